@@ -1,0 +1,10 @@
+/**
+ * @adx/diffusion-core — noise schedules, DDPM/DDIM schedulers, seeded noise, the UNet families of
+ * THOR (MONAI), Wolleb et al. (guided-diffusion) and Behrendt et al. (conditioned OpenAI UNet),
+ * ResNet encoders, safetensors checkpoints and PyTorch weight import, on TensorFlow.js.
+ */
+export * from './errors.js';
+export * from './random/rng.js';
+export * from './weights/safetensors.js';
+export * from './weights/state-dict.js';
+export * from './nn/module.js';
