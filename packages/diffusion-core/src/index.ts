@@ -5,6 +5,10 @@
  */
 export * from './errors.js';
 export * from './random/rng.js';
-export * from './weights/safetensors.js';
-export * from './weights/state-dict.js';
-export * from './nn/module.js';
+export * from './weights/index.js';
+export * from './nn/index.js';
+export * from './schedulers/index.js';
+export * from './noise/index.js';
+export * from './models/index.js';
+export * from './backends/index.js';
+export * from './training/index.js';
