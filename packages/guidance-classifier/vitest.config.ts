@@ -1,3 +1,0 @@
-import { adxVitest } from '../../tools/vitest.preset.ts';
-
-export default adxVitest('guidance-classifier');
