@@ -12,3 +12,4 @@ export * from './noise/index.js';
 export * from './models/index.js';
 export * from './backends/index.js';
 export * from './training/index.js';
+export * from './ops/index.js';
