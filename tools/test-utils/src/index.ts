@@ -11,6 +11,8 @@ import { readSafetensors, type SafetensorsFile } from '@adx/diffusion-core';
 
 // Silence tfjs' "install tfjs-node" banner in tests.
 tf.env().set('IS_TEST', true);
+// Tests outside describeBackends() run on cpu (initialises synchronously); wasm would need an await.
+void tf.setBackend('cpu');
 
 export type TestBackend = 'cpu' | 'wasm' | 'webgpu';
 
