@@ -1,1 +1,3 @@
+export * from './thor.js';
+export * from './perceptual.js';
 export * from './lpips.js';
