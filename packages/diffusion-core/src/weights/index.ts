@@ -1,2 +1,3 @@
 export * from './safetensors.js';
 export * from './state-dict.js';
+export * from './pt.js';

@@ -7,11 +7,11 @@
  */
 import { WeightsError } from '../errors.js';
 
-export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
+export type SafetensorsDtype = 'F64' | 'F32' | 'F16' | 'BF16' | 'I64' | 'I32' | 'I16' | 'I8' | 'U8' | 'BOOL';
 
 export type TypedArrayFor<D extends SafetensorsDtype> = D extends 'F64'
   ? Float64Array
-  : D extends 'F32' | 'F16'
+  : D extends 'F32' | 'F16' | 'BF16'
     ? Float32Array
     : D extends 'I64'
       ? BigInt64Array
@@ -26,7 +26,7 @@ export type TypedArrayFor<D extends SafetensorsDtype> = D extends 'F64'
 export interface SafetensorsEntry {
   dtype: SafetensorsDtype;
   shape: number[];
-  /** A fresh copy (F16 is widened to float32). */
+  /** A fresh copy (F16 and BF16 are widened to float32). */
   data: Float64Array | Float32Array | BigInt64Array | Int32Array | Int16Array | Int8Array | Uint8Array;
 }
 
@@ -35,10 +35,12 @@ export interface SafetensorsFile {
   metadata: Record<string, string>;
 }
 
-const BYTES: Record<SafetensorsDtype, number> = {
+/** Bytes per element of each dtype. */
+export const DTYPE_BYTES: Readonly<Record<SafetensorsDtype, number>> = {
   F64: 8,
   F32: 4,
   F16: 2,
+  BF16: 2,
   I64: 8,
   I32: 4,
   I16: 2,
@@ -86,11 +88,12 @@ export function readSafetensors(bytes: Uint8Array, source = 'safetensors buffer'
     }
     const info = raw as { dtype?: string; shape?: number[]; data_offsets?: [number, number] };
     const dtype = info.dtype as SafetensorsDtype;
-    if (!(dtype in BYTES)) throw new WeightsError(source, `tensor '${name}' has unsupported dtype '${info.dtype}'`);
+    if (!(dtype in DTYPE_BYTES))
+      throw new WeightsError(source, `tensor '${name}' has unsupported dtype '${info.dtype}'`);
     const shape = info.shape ?? [];
     const [begin, end] = info.data_offsets ?? [NaN, NaN];
     const count = shape.reduce((a, b) => a * b, 1);
-    if (!(begin >= 0 && end <= dataLength && end - begin === count * BYTES[dtype])) {
+    if (!(begin >= 0 && end <= dataLength && end - begin === count * DTYPE_BYTES[dtype])) {
       throw new WeightsError(
         source,
         `tensor '${name}' has data_offsets [${begin}, ${end}] inconsistent with dtype ${dtype}, shape [${shape.join(', ')}] and data size ${dataLength}`,
@@ -100,6 +103,14 @@ export function readSafetensors(bytes: Uint8Array, source = 'safetensors buffer'
     tensors.set(name, { dtype, shape: [...shape], data: decode(dtype, slice, count) });
   }
   return { tensors, metadata };
+}
+
+/**
+ * Decodes `count` little-endian elements of `dtype` from `slice`, which must own its (aligned)
+ * buffer exactly, e.g. the result of `bytes.slice(…)`. F16/BF16 are widened to float32.
+ */
+export function decodeTensorBytes(dtype: SafetensorsDtype, slice: Uint8Array, count: number): SafetensorsEntry['data'] {
+  return decode(dtype, slice, count);
 }
 
 function decode(dtype: SafetensorsDtype, slice: Uint8Array, count: number): SafetensorsEntry['data'] {
@@ -114,6 +125,13 @@ function decode(dtype: SafetensorsDtype, slice: Uint8Array, count: number): Safe
       const out = new Float32Array(count);
       for (let i = 0; i < count; i++) out[i] = halfToFloat(u16[i]);
       return out;
+    }
+    case 'BF16': {
+      // bfloat16 is the upper half of a float32.
+      const u16 = new Uint16Array(buf);
+      const u32 = new Uint32Array(count);
+      for (let i = 0; i < count; i++) u32[i] = u16[i] << 16;
+      return new Float32Array(u32.buffer);
     }
     case 'I64':
       return new BigInt64Array(buf);
@@ -161,12 +179,12 @@ export function writeSafetensors(
   let offset = 0;
   for (const [name, t] of entries) {
     const dtype = t.dtype ?? dtypeOf(t.data);
-    if (dtype === 'F16') throw new WeightsError(name, 'writing F16 is not supported');
+    if (dtype === 'F16' || dtype === 'BF16') throw new WeightsError(name, `writing ${dtype} is not supported`);
     const count = t.shape.reduce((a, b) => a * b, 1);
     if (count !== t.data.length) {
       throw new WeightsError(name, `shape [${t.shape.join(', ')}] needs ${count} values, data has ${t.data.length}`);
     }
-    const nbytes = count * BYTES[dtype];
+    const nbytes = count * DTYPE_BYTES[dtype];
     header[name] = { dtype, shape: t.shape, data_offsets: [offset, offset + nbytes] };
     offset += nbytes;
   }
