@@ -7,3 +7,4 @@ export * from './affine.js';
 export * from './volume.js';
 export { isGzip, gunzipChecked, gzip, crc32 } from './gzip.js';
 export * from './nifti.js';
+export * from './dicom.js';
