@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
-import { readSafetensors, type SafetensorsFile } from '@adx/diffusion-core';
+import { readSafetensors, useBackend, type SafetensorsFile } from '@adx/diffusion-core';
 
 // Silence tfjs' "install tfjs-node" banner in tests.
 tf.env().set('IS_TEST', true);
@@ -23,8 +23,15 @@ export function testBackends(defaults: TestBackend[] = ['cpu', 'wasm']): TestBac
   return env.split(',').map((s) => s.trim()) as TestBackend[];
 }
 
-/** Sets the backend (awaiting initialisation) and returns the previous one. */
+/**
+ * Sets the backend (awaiting initialisation). `webgpu` goes through `useBackend('webgpu')`, which
+ * in Node loads the `webgpu` package (Dawn); without a GPU, `. tools/webgpu-env.sh` first (SwiftShader).
+ */
 export async function setTestBackend(name: TestBackend): Promise<void> {
+  if (name === 'webgpu') {
+    await useBackend('webgpu');
+    return;
+  }
   const ok = await tf.setBackend(name);
   if (!ok) throw new Error(`tfjs backend '${name}' failed to initialise`);
   await tf.ready();
