@@ -1,2 +1,5 @@
-export {};
+export * from './types.js';
+export * from './monai-unet.js';
+export * from './openai-unet.js';
+export * from './conditioned-unet.js';
 export * from './resnet.js';
