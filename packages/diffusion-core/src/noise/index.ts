@@ -1,1 +1,2 @@
-export {};
+export * from './gaussian.js';
+export * from './simplex.js';

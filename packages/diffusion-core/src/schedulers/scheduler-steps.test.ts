@@ -18,7 +18,13 @@ const entry = (name: string) => {
 /** NCHW fixture tensor → NHWC tfjs tensor. */
 const nhwc = (name: string): tf.Tensor4D =>
   tf.tidy(() =>
-    tf.transpose(tf.tensor(Float32Array.from(entry(name).data as Float32Array), entry(name).shape), [0, 2, 3, 1]),
+    tf.transpose(
+      tf.tensor4d(
+        Float32Array.from(entry(name).data as Float32Array),
+        entry(name).shape as [number, number, number, number],
+      ),
+      [0, 2, 3, 1],
+    ),
   );
 const timesteps = (name: string): number[] => Array.from(entry(name).data as BigInt64Array, Number);
 /** NHWC result back to NCHW data for comparison with the fixture. */
