@@ -121,3 +121,35 @@ describeBackends('DiffusionModelUNet parity (thor_unet)', () => {
     x.dispose();
   });
 });
+
+describeBackends('DiffusionModelUNet variants', () => {
+  it('resblockUpdown and class embeddings build, run and need class labels', async () => {
+    const m = DiffusionModelUNet.fromConfig(
+      {
+        inChannels: 2,
+        outChannels: 3,
+        numChannels: [32, 32],
+        attentionLevels: [false, true],
+        numResBlocks: [1, 1],
+        numHeadChannels: [32, 16],
+        resblockUpdown: true,
+        numClassEmbeds: 3,
+      },
+      { seed: 4 },
+    );
+    const keys = [...m.namedParameters().keys()];
+    expect(keys).toContain('down_blocks.0.downsampler.norm1.weight');
+    expect(keys).toContain('up_blocks.0.upsampler.conv2.conv.weight');
+    expect(keys).toContain('class_embedding.weight');
+    const x = tf.randomNormal([2, 8, 8, 2], 0, 1, 'float32', 2) as tf.Tensor4D;
+    await expectNoLeaks(async () => {
+      const y = m.apply(x, [3, 4], { classLabels: [0, 2] });
+      expect(y.shape).toEqual([2, 8, 8, 3]);
+      y.dispose();
+    });
+    expect(() => m.apply(x, [3, 4])).toThrow(/classLabels/);
+    expect(() => m.apply(x, [3, 4], { classLabels: [0, 3] })).toThrow(ArgumentError);
+    x.dispose();
+    m.dispose();
+  });
+});

@@ -250,11 +250,16 @@ export function avgPool2x2(x: tf.Tensor4D): tf.Tensor4D {
   return tf.tidy(() => tf.mean(tf.reshape(x, [n, h / 2, 2, w / 2, 2, c]), [2, 4]) as tf.Tensor4D);
 }
 
-/** Nearest-neighbour ×2 upsampling (`F.interpolate(scale_factor=2, mode="nearest")`). */
+/**
+ * Nearest-neighbour ×2 upsampling (`F.interpolate(scale_factor=2, mode="nearest")`), built from
+ * reshape + concat so that it is differentiable on every backend (tfjs has no rank-6 Tile gradient,
+ * and not every backend has ResizeNearestNeighborGrad).
+ */
 export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
   const [n, h, w, c] = x.shape;
-  return tf.tidy(
-    () =>
-      tf.reshape(tf.tile(tf.reshape(x, [n, h, 1, w, 1, c]), [1, 1, 2, 1, 2, 1]), [n, 2 * h, 2 * w, c]) as tf.Tensor4D,
-  );
+  return tf.tidy(() => {
+    const cols = tf.reshape(x, [n, h, w, 1, c]);
+    const wide = tf.reshape(tf.concat([cols, cols], 3), [n, h, 1, 2 * w, c]);
+    return tf.reshape(tf.concat([wide, wide], 2), [n, 2 * h, 2 * w, c]) as tf.Tensor4D;
+  });
 }
