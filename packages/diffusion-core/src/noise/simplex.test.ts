@@ -107,3 +107,21 @@ describeBackends('simplex noise tensors', () => {
     });
   });
 });
+
+describeBackends('cDDPM pipeline noise', () => {
+  it('simplexNoiseBatch reproduces pipeline_noise_t250/500/750 (seeds 42, −1234567890, 9876543210, float16, repeated)', async () => {
+    const io2 = readSafetensorsFile(new URL('../../test-fixtures/parity/cddpm_unet/io.safetensors', import.meta.url));
+    await expectNoLeaks(async () => {
+      for (const [T, seed] of [
+        [250, 42],
+        [500, -1234567890],
+        [750, 9876543210],
+      ] as const) {
+        const n = simplexNoiseBatch([2, 32, 32, 1], new SeededRNG(0), { seed });
+        // One channel: NCHW and NHWC data orders coincide.
+        expect(maxAbsDiff(await n.data(), io2.tensors.get(`pipeline_noise_t${T}`)!.data as Float32Array)).toBe(0);
+        n.dispose();
+      }
+    });
+  });
+});

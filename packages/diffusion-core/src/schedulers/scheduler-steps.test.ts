@@ -132,3 +132,28 @@ describeBackends('scheduler steps vs official code', () => {
     expect(Object.keys(observed).length).toBeGreaterThan(50);
   });
 });
+
+describeBackends('loop fixtures: pre-noising on respaced schedules', () => {
+  const loop = readSafetensorsFile(new URL('../../test-fixtures/parity/wolleb_loop/io.safetensors', import.meta.url));
+  const t4 = (name: string) =>
+    tf.tidy(() =>
+      tf.transpose(
+        tf.tensor4d(Float32Array.from(loop.tensors.get(name)!.data as Float32Array), [2, 1, 32, 32]),
+        [0, 2, 3, 1],
+      ),
+    );
+  it('Wolleb q_sample(x, t = 0, prenoise) with the ddim1000 and ddim100 (respaced ᾱ) schedules', async () => {
+    await expectNoLeaks(async () => {
+      const x = t4('x');
+      const prenoise = t4('prenoise');
+      for (const variant of ['ddim1000', 'ddim100']) {
+        const s = new DDIMScheduler({ timestepRespacing: variant });
+        const noisy = s.addNoise(x, prenoise, 0);
+        const d = maxAbsDiff(await nchwData(noisy), loop.tensors.get(`${variant}_x_noisy`)!.data as Float32Array);
+        expect(d, variant).toBeLessThanOrEqual(ATOL);
+        noisy.dispose();
+      }
+      tf.dispose([x, prenoise]);
+    });
+  });
+});
