@@ -1,0 +1,167 @@
+/**
+ * Benchmark of ADX's wasm training kernels. Run from packages/diffusion-core:
+ *   npx tsx bench/train-kernels.ts [--quick]
+ *
+ * 1. GFLOP/s of the conv filter gradient (Conv2DBackpropFilter, 2·B·OH·OW·KH·KW·Ci·Co FLOP) for
+ *    UNet-typical shapes: wasm (ADX im2col-transposed + NN GEMM), wasm with the naive im2col +
+ *    transposed GEMM orientation (the earlier prototype), and the cpu backend's own kernel.
+ * 2. The forward conv2d GFLOP/s on wasm for reference.
+ * 3. Training step / forward time ratio and ms per step of a small conv stack on wasm and cpu.
+ * Timings are wall-clock medians; numbers from a shared machine are noisy.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu';
+import '@tensorflow/tfjs-backend-wasm';
+import { registerTrainingGradients, registerWasmTrainingKernels, conv2dFilterGradient } from '../src/training/index.js';
+
+tf.env().set('IS_TEST', true); // no "install tfjs-node" banner
+registerTrainingGradients();
+registerWasmTrainingKernels();
+const quick = process.argv.includes('--quick');
+
+function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.floor(s.length / 2)]!;
+}
+
+async function time(f: () => tf.Tensor | tf.Tensor[], reps: number): Promise<number> {
+  const once = async (): Promise<number> => {
+    const t0 = performance.now();
+    const out = f();
+    const outs = Array.isArray(out) ? out : [out];
+    await outs[0]!.data();
+    const dt = performance.now() - t0;
+    tf.dispose(outs);
+    return dt;
+  };
+  await once();
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) ts.push(await once());
+  return median(ts);
+}
+
+/** The prototype orientation: im2col in NHWC order, then Pᵀ·dy with transposeA (slow wasm path). */
+function naiveFilterGrad(x: tf.Tensor4D, dy: tf.Tensor4D, k: number, pad: number): tf.Tensor {
+  return tf.tidy(() => {
+    const [B, H, W, Ci] = x.shape;
+    const Co = dy.shape[3];
+    const xp = tf.pad(x, [
+      [0, 0],
+      [pad, pad],
+      [pad, pad],
+      [0, 0],
+    ]);
+    const taps: tf.Tensor[] = [];
+    for (let i = 0; i < k; i++) for (let j = 0; j < k; j++) taps.push(tf.slice(xp, [0, i, j, 0], [B, H, W, Ci]));
+    const p = tf.reshape(tf.concat(taps, 3), [B * H * W, k * k * Ci]);
+    return tf.reshape(tf.matMul(p, tf.reshape(dy, [B * H * W, Co]), true, false), [k, k, Ci, Co]);
+  });
+}
+
+/** The registered Conv2DBackpropFilter kernel of the active backend. */
+function filterKernel(x: tf.Tensor4D, dy: tf.Tensor4D, filterShape: number[]): tf.Tensor {
+  return tf
+    .engine()
+    .runKernel(
+      'Conv2DBackpropFilter',
+      { x, dy },
+      { strides: 1, pad: 'same', dataFormat: 'NHWC', filterShape },
+    ) as tf.Tensor;
+}
+
+async function benchFilterGrad(): Promise<void> {
+  const shapes: [number, number, number, number, number][] = [
+    // [B, H=W, Ci, Co, K]
+    [4, 64, 32, 32, 3],
+    [4, 32, 64, 64, 3],
+    [4, 16, 64, 64, 3],
+    [4, 16, 128, 128, 3],
+    [4, 64, 32, 32, 1],
+  ];
+  console.log('\nConv2DBackpropFilter, stride 1, pad same; GFLOP/s (median ms)');
+  console.log('shape [B,H,W,Ci]->Co, KxK        | wasm ADX        | wasm naive TN   | cpu kernel      | wasm fwd conv');
+  for (const [B, S, Ci, Co, K] of quick ? shapes.slice(2, 3) : shapes) {
+    const flop = 2 * B * S * S * K * K * Ci * Co;
+    const row: string[] = [];
+    for (const variant of ['wasm', 'naive', 'cpu', 'fwd'] as const) {
+      await tf.setBackend(variant === 'cpu' ? 'cpu' : 'wasm');
+      await tf.ready();
+      const x = tf.randomNormal([B, S, S, Ci]) as tf.Tensor4D;
+      const dy = tf.randomNormal([B, S, S, Co]) as tf.Tensor4D;
+      const w = tf.randomNormal([K, K, Ci, Co]) as tf.Tensor4D;
+      const pad = (K - 1) / 2;
+      const reps = variant === 'cpu' ? 1 : quick ? 3 : 5;
+      const ms =
+        variant === 'fwd'
+          ? await time(() => tf.conv2d(x, w, 1, 'same'), reps)
+          : variant === 'naive'
+            ? await time(() => naiveFilterGrad(x, dy, K, pad), reps)
+            : variant === 'wasm'
+              ? await time(() => conv2dFilterGradient(x, dy, [K, K, Ci, Co], 1, 'same'), reps)
+              : await time(() => filterKernel(x, dy, [K, K, Ci, Co]), reps);
+      row.push(`${(flop / ms / 1e6).toFixed(1).padStart(6)} (${ms.toFixed(1).padStart(6)})`);
+      tf.dispose([x, dy, w]);
+    }
+    console.log(`[${B},${S},${S},${Ci}]->${Co}, ${K}x${K}`.padEnd(32), '|', row.join(' | '));
+  }
+}
+
+/** Small UNet-like conv stack: conv-GN-SiLU ×2, avg-pool down, conv, nearest up, skip concat, conv. */
+function makeStack(C: number): { vars: tf.Variable[]; forward: (x: tf.Tensor4D) => tf.Tensor4D } {
+  const rng = (shape: number[], fan: number) =>
+    tf.variable(tf.mul(tf.randomNormal(shape, 0, 1, 'float32', 1), 1 / Math.sqrt(fan)));
+  const w1 = rng([3, 3, 1, C], 9);
+  const w2 = rng([3, 3, C, C], 9 * C);
+  const w3 = rng([3, 3, C, 2 * C], 9 * C);
+  const w4 = rng([3, 3, 3 * C, C], 27 * C);
+  const w5 = rng([1, 1, C, 1], C);
+  const vars = [w1, w2, w3, w4, w5];
+  const gn = (h: tf.Tensor4D): tf.Tensor4D => {
+    const { mean, variance } = tf.moments(h, [1, 2, 3], true);
+    return tf.mul(tf.sub(h, mean), tf.rsqrt(tf.add(variance, 1e-5)));
+  };
+  const silu = (h: tf.Tensor4D): tf.Tensor4D => tf.mul(h, tf.sigmoid(h));
+  const forward = (x: tf.Tensor4D): tf.Tensor4D => {
+    const h1 = silu(gn(tf.conv2d(x, w1, 1, 'same')));
+    const h2 = silu(gn(tf.conv2d(h1, w2, 1, 'same')));
+    const d = tf.avgPool(h2, 2, 2, 'valid');
+    const h3 = silu(gn(tf.conv2d(d, w3, 1, 'same')));
+    const u = tf.image.resizeNearestNeighbor(h3, [x.shape[1], x.shape[2]]);
+    const h4 = silu(gn(tf.conv2d(tf.concat([u, h2], 3), w4, 1, 'same')));
+    return tf.conv2d(h4, w5, 1, 'same');
+  };
+  return { vars, forward };
+}
+
+async function benchStep(): Promise<void> {
+  const B = 4;
+  const S = quick ? 32 : 64;
+  const C = 32;
+  console.log(`\nSmall conv stack (B=${B}, ${S}x${S}x1, C=${C}): forward ms, train step (fwd+bwd) ms, ratio, images/s`);
+  for (const backend of ['wasm', 'cpu'] as const) {
+    await tf.setBackend(backend);
+    await tf.ready();
+    const { vars, forward } = makeStack(C);
+    const x = tf.randomNormal([B, S, S, 1]) as tf.Tensor4D;
+    const target = tf.randomNormal([B, S, S, 1]);
+    const reps = backend === 'cpu' ? 1 : 5;
+    const fwd = await time(() => forward(x), reps);
+    const before = tf.memory().numTensors;
+    const step = await time(() => {
+      const { value, grads } = tf.variableGrads(
+        () => tf.mean(tf.squaredDifference(forward(x), target)) as tf.Scalar,
+        vars,
+      );
+      return [value, ...Object.values(grads)];
+    }, reps);
+    const leaked = tf.memory().numTensors - before;
+    console.log(
+      `${backend.padEnd(5)} fwd ${fwd.toFixed(1)} ms, step ${step.toFixed(1)} ms, ratio ${(step / fwd).toFixed(2)}, ` +
+        `${((B / step) * 1000).toFixed(1)} images/s, tensors leaked ${leaked}`,
+    );
+    tf.dispose([...vars, x, target]);
+  }
+}
+
+await benchFilterGrad();
+await benchStep();
