@@ -3,3 +3,4 @@ export * from './monai-unet.js';
 export * from './openai-unet.js';
 export * from './conditioned-unet.js';
 export * from './resnet.js';
+export * from './registry.js';

@@ -14,6 +14,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ArgumentError, ConfigError, assertRank, checkConfigKeys } from '../errors.js';
 import { Module, torchDefaultInit } from '../nn/module.js';
 import { SeededRNG } from '../random/rng.js';
+import type { ConfigurableModel } from './types.js';
 
 export type ResNetBlockType = 'BasicBlock' | 'Bottleneck';
 
@@ -344,7 +345,8 @@ export interface ResNetForwardOptions {
  * torchvision `ResNet` as an image encoder: conv7×7/2 (pad 3) – BN – ReLU – maxpool 3×3/2 (pad 1)
  * – layer1…layerK – global average pool – `fc` → `[N, outFeatures]`.
  */
-export class ResNetEncoder extends Module {
+export class ResNetEncoder extends Module implements ConfigurableModel {
+  readonly className = 'ResNetEncoder' as const;
   readonly config: ResNetEncoderConfig;
   /** Like torch's `module.training`; false (eval) after construction, unlike torch, as ADX mostly infers. */
   training = false;
@@ -457,6 +459,14 @@ export class ResNetEncoder extends Module {
     return new Map(this.batchNorms().map(([prefix, bn]) => [`${prefix}num_batches_tracked`, bn.numBatchesTracked]));
   }
 
+  /** Restores the counters from torch `num_batches_tracked` entries (I64 scalars) of a state dict. */
+  setNumBatchesTracked(stateDict: Map<string, { data: ArrayLike<number | bigint> | BigInt64Array }>): void {
+    for (const [prefix, bn] of this.batchNorms()) {
+      const v = stateDict.get(`${prefix}num_batches_tracked`)?.data[0];
+      if (v !== undefined) bn.numBatchesTracked = Number(v);
+    }
+  }
+
   private batchNorms(): [string, BatchNorm2d][] {
     const out: [string, BatchNorm2d][] = [['bn1.', this.bn1]];
     this.stages.forEach((stage, s) =>
@@ -477,7 +487,8 @@ export class ResNetEncoder extends Module {
     return { ...this.config, layers: [...this.config.layers], stagePlanes: [...this.config.stagePlanes] };
   }
 
-  static fromConfig(config: unknown, rng?: SeededRNG): ResNetEncoder {
-    return new ResNetEncoder(validateConfig(config), rng);
+  /** Builds from a JSON config; `options.seed` (or `options.rng`) seeds the initialisation. */
+  static fromConfig(config: unknown, options: { seed?: number; rng?: SeededRNG } = {}): ResNetEncoder {
+    return new ResNetEncoder(validateConfig(config), options.rng ?? new SeededRNG(options.seed ?? 0));
   }
 }
