@@ -11,7 +11,7 @@ import {
   rocCurve,
 } from './curves.js';
 import { HistogramRanking } from './histogram.js';
-import { radixSortFloat32 } from './sort.js';
+import { radixSortFloat32, radixSortFloat64 } from './sort.js';
 
 const dir = new URL('../../test-fixtures/metrics/', import.meta.url);
 type Curve = Record<string, (number | null)[] | string[]>;
@@ -136,5 +136,19 @@ describe('bad input', () => {
     const a = Float32Array.from([3, -1, 0, -0, -2.5, 1e-30, -1e-30, 2]);
     const sorted = Array.from(radixSortFloat32(a));
     expect(sorted).toEqual([-2.5, -1, -1e-30, -0, 0, 1e-30, 2, 3].map(Math.fround));
+  });
+});
+
+describe('float64 radix sort', () => {
+  it('equals the native numeric sort on mixed-sign values with ties, ±0 and subnormals', () => {
+    const v = new Float64Array(5000);
+    for (let i = 0; i < v.length; i++) v[i] = Math.sin(i * 12.9898) * 10 ** ((i % 7) - 3);
+    v[1] = 0;
+    v[2] = -0;
+    v[3] = 5e-324;
+    v[4] = -5e-324;
+    v[5] = v[6]!;
+    const expected = Float64Array.from(v).sort();
+    expect(Array.from(radixSortFloat64(v))).toEqual(Array.from(expected));
   });
 });

@@ -1,7 +1,7 @@
 /**
  * Sorting helpers for the ranking metrics. Float32 scores (the common case: maps come from float32
- * tensors) are sorted with a 3-pass LSD radix sort on their order-preserving uint32 keys, O(n);
- * other scores use the engine's native numeric `Float64Array.prototype.sort`, O(n log n).
+ * tensors) are sorted with a 3-pass LSD radix sort on their order-preserving uint32 keys; float64
+ * scores with a 4-pass (16-bit digit) LSD radix sort on 64-bit keys. Both O(n), stable, exact.
  */
 
 /** Order-preserving map float32 bits -> uint32 (negative: flip all bits; positive: flip sign bit). */
@@ -43,6 +43,62 @@ export function radixSortFloat32(values: Float32Array): Float32Array {
   return values;
 }
 
+/** Sorts float64 values ascending in place (LSD radix sort on order-preserving 64-bit keys). */
+export function radixSortFloat64(values: Float64Array): Float64Array {
+  const n = values.length;
+  if (n < 2) return values;
+  if (n < 256) return values.sort();
+  // Little-endian words: [lo, hi] per value.
+  const words = new Uint32Array(values.buffer, values.byteOffset, 2 * n);
+  let hi = new Uint32Array(n);
+  let lo = new Uint32Array(n);
+  for (let i = 0; i < n; i++) {
+    const h = words[2 * i + 1]!;
+    const l = words[2 * i]!;
+    if (h & 0x80000000) {
+      hi[i] = ~h >>> 0;
+      lo[i] = ~l >>> 0;
+    } else {
+      hi[i] = (h | 0x80000000) >>> 0;
+      lo[i] = l;
+    }
+  }
+  let hi2 = new Uint32Array(n);
+  let lo2 = new Uint32Array(n);
+  const count = new Uint32Array(65536);
+  for (let pass = 0; pass < 4; pass++) {
+    const src = pass < 2 ? lo : hi;
+    const shift = (pass & 1) * 16;
+    count.fill(0);
+    for (let i = 0; i < n; i++) count[(src[i]! >>> shift) & 0xffff]!++;
+    if (count[(src[0]! >>> shift) & 0xffff] === n) continue; // all digits equal: pass is a no-op
+    let sum = 0;
+    for (let b = 0; b < 65536; b++) {
+      const c = count[b]!;
+      count[b] = sum;
+      sum += c;
+    }
+    for (let i = 0; i < n; i++) {
+      const d = count[(src[i]! >>> shift) & 0xffff]!++;
+      hi2[d] = hi[i]!;
+      lo2[d] = lo[i]!;
+    }
+    [hi, hi2] = [hi2, hi];
+    [lo, lo2] = [lo2, lo];
+  }
+  for (let i = 0; i < n; i++) {
+    const h = hi[i]!;
+    if (h & 0x80000000) {
+      words[2 * i + 1] = h & 0x7fffffff;
+      words[2 * i] = lo[i]!;
+    } else {
+      words[2 * i + 1] = ~h >>> 0;
+      words[2 * i] = ~lo[i]! >>> 0;
+    }
+  }
+  return values;
+}
+
 /** True when every value is exactly representable in float32 (so the radix path is exact). */
 export function isExactFloat32(values: ArrayLike<number>): boolean {
   for (let i = 0; i < values.length; i++) {
@@ -77,8 +133,8 @@ export function splitAndSort(
     radixSortFloat32(pos as Float32Array);
     radixSortFloat32(neg as Float32Array);
   } else {
-    pos.sort();
-    neg.sort();
+    radixSortFloat64(pos as Float64Array);
+    radixSortFloat64(neg as Float64Array);
   }
   return { pos, neg };
 }
