@@ -24,6 +24,20 @@ import { createVolume, type Volume } from './volume.js';
 export type Contrast = 't1' | 't1ce' | 't2' | 'flair';
 export type LesionType = 'tumour' | 'stroke' | 'ms';
 
+/** Codes of the phantom's tissue map (`PhantomVolume.tissue`: the tissue with the largest membership). */
+export const PHANTOM_TISSUES = {
+  background: 0,
+  scalp: 1,
+  skull: 2,
+  csf: 3,
+  gm: 4,
+  wm: 5,
+  tumourCore: 6,
+  oedema: 7,
+  stroke: 8,
+  ms: 9,
+} as const;
+
 /** Label values of the phantom's segmentation. */
 export const PHANTOM_LABELS = { background: 0, tumourCore: 1, oedema: 2, stroke: 3, ms: 4 } as const;
 
@@ -90,6 +104,8 @@ export interface PhantomVolume {
   seg: Volume<Uint8Array>;
   /** 1 inside the intracranial brain tissue (GM, WM, ventricles, deep GM, lesions). */
   brainMask: Volume<Uint8Array>;
+  /** Dominant tissue per voxel (PHANTOM_TISSUES codes). */
+  tissue: Volume<Uint8Array>;
   /** 1 if any lesion voxel exists. */
   label: 0 | 1;
   /** Per axial slice (axis 2): 1 if the slice contains lesion voxels (weak slice labels). */
@@ -366,6 +382,17 @@ function contrastImage(
   return out;
 }
 
+function tissueMap(weights: Float32Array): Uint8Array {
+  const n = weights.length / NT;
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let t = 1; t < NT; t++) if (weights[i * NT + t]! > weights[i * NT + best]!) best = t;
+    out[i] = best;
+  }
+  return out;
+}
+
 function defaultSpacing(size: readonly number[]): [number, number, number] {
   return [200 / size[0]!, 200 / size[1]!, 170 / size[2]!];
 }
@@ -451,6 +478,7 @@ export function generatePhantomVolume(options: PhantomOptions = {}): PhantomVolu
     mask: createVolume({ data: mask, shape: size, affine, metadata: { ...meta, kind: 'mask' } }),
     seg: createVolume({ data: rd.seg, shape: size, affine, metadata: { ...meta, kind: 'seg' } }),
     brainMask: createVolume({ data: rd.brain, shape: size, affine, metadata: { ...meta, kind: 'brainMask' } }),
+    tissue: createVolume({ data: tissueMap(rd.weights), shape: size, affine, metadata: { ...meta, kind: 'tissue' } }),
     label,
     sliceLabels,
     lesions: lesionInfo,
