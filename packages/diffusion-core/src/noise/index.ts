@@ -1,2 +1,3 @@
 export * from './gaussian.js';
 export * from './simplex.js';
+export * from './simplex3d.js';

@@ -216,7 +216,9 @@ function checkSize(name: string, v: number): void {
 /**
  * AnoDDPM `rand_2d_octaves((height, width), octaves, persistence, frequency)`: for each octave,
  * map[y][x] += amplitude·noise2(x/f, y/f); then f ← f/2, amplitude ← amplitude·persistence.
- * Returns the row-major `[height, width]` map (row = y), unnormalised.
+ * Returns the row-major `[height, width]` map (row = y), unnormalised. (Upstream's `_noise2a`
+ * writes element (y, x) at `y·len(y) + x`, which is the same layout for the square maps cDDPM
+ * uses and overlapping rows for non-square ones; ADX always uses the intended row-major layout.)
  */
 export function simplexNoise2D(options: SimplexNoiseOptions): Float64Array {
   const { height, width, seed, octaves = 6, persistence = 0.8, frequency = 64, float16 = false } = options;
