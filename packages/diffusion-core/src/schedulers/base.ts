@@ -178,15 +178,22 @@ export abstract class BaseScheduler<C extends SchedulerConfigBase> {
    */
   setTimesteps(spec: RespacingSpec | null = null): void {
     const T = this.trainSchedule.numTimesteps;
-    if (spec === null) {
-      this.schedule = this.trainSchedule;
-    } else {
-      const keep = spaceTimesteps(T, spec);
-      this.schedule = keep.length === T ? this.trainSchedule : this.trainSchedule.respace(keep);
-    }
+    // Like guided-diffusion, any spec (even the identity "ddim1000") builds a SpacedDiffusion whose
+    // β are recomputed from ᾱ ratios; null keeps the plain training schedule.
+    this.schedule = spec === null ? this.trainSchedule : this.trainSchedule.respace(spaceTimesteps(T, spec));
     this.cfg.timestepRespacing = spec === null ? null : typeof spec === 'object' ? [...spec] : spec;
     const K = this.schedule.numTimesteps;
     this.timesteps = Int32Array.from({ length: K }, (_, i) => K - 1 - i);
+  }
+
+  /** Standard deviation of the initial noise (diffusers `init_noise_sigma`); 1 for DDPM / DDIM. */
+  get initNoiseSigma(): number {
+    return 1;
+  }
+
+  /** diffusers `scale_model_input`: the identity for DDPM / DDIM (kept so schedulers are interchangeable). */
+  scaleModelInput(sample: tf.Tensor, _timestep?: TimestepInput): tf.Tensor {
+    return sample;
   }
 
   /** The training timesteps the network should see for schedule indices `timestep`. */

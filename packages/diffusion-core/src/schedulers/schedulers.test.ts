@@ -71,8 +71,12 @@ describe('scheduler configs', () => {
     expect(s.schedule.alphasCumprod[49] / s.trainSchedule.alphasCumprod[980]).toBeCloseTo(1, 12);
     s.setTimesteps(100);
     expect(s.modelTimesteps(99)).toEqual([999]);
+    s.setTimesteps('ddim1000'); // identity map, but β recomputed from ᾱ as SpacedDiffusion does
+    expect(Array.from(s.timestepMap)).toEqual(Array.from(s.trainSchedule.timestepMap));
+    expect(s.schedule).not.toBe(s.trainSchedule);
     s.setTimesteps(null);
     expect(s.schedule).toBe(s.trainSchedule);
+    expect(s.toConfig().timestepRespacing).toBe(null);
     expect(() => s.setTimesteps('2000')).toThrow(ArgumentError);
   });
 });
@@ -129,6 +133,8 @@ describeBackends('schedulers', () => {
     await expectNoLeaks(async () => {
       const x0 = tf.tensor2d([0.5, -0.25, 1, 0.75], [2, 2]);
       const n = tf.tensor2d([1, 2, -1, 0.5], [2, 2]);
+      expect(s.scaleModelInput(x0, 3)).toBe(x0); // diffusers API: identity for DDPM
+      expect(s.initNoiseSigma).toBe(1);
       const both = s.addNoise(x0, n, [3, 700]);
       const a = s.addNoise(x0, n, 3);
       const b = s.addNoise(x0, n, 700);
