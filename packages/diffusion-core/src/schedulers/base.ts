@@ -104,7 +104,9 @@ export function validateBaseConfig(component: string, c: SchedulerConfigBase): v
 export function parseConfig<C extends object>(component: string, config: unknown, defaults: C): C {
   if (config === undefined) return { ...defaults };
   checkConfigKeys(component, config, Object.keys(defaults));
-  return { ...defaults, ...(config as Partial<C>) };
+  // Keys explicitly set to `undefined` fall back to their defaults.
+  const given = Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined));
+  return { ...defaults, ...(given as Partial<C>) };
 }
 
 /** Deep-copies a config into a plain JSON object. */

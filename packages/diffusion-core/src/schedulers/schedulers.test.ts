@@ -39,6 +39,7 @@ describe('scheduler configs', () => {
     const d2 = DDIMScheduler.fromConfig(JSON.parse(JSON.stringify(d.toConfig())));
     expect(d2.toConfig()).toEqual(d.toConfig());
     expect(Array.from(d2.timestepMap)).toEqual(Array.from(d.timestepMap));
+    expect(new DDIMScheduler({ betaStart: undefined }).toConfig().betaStart).toBe(null);
     // trainedBetas override the named schedule.
     const t = new DDPMScheduler({ numTrainTimesteps: 3, trainedBetas: [0.1, 0.2, 0.3] });
     expect(t.schedule.alphasCumprod[2]).toBeCloseTo(0.9 * 0.8 * 0.7, 15);
