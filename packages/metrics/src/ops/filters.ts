@@ -170,29 +170,42 @@ export function medianFilter<T extends NumericArray>(
   const th = windowTable(H, sh, mode);
   const tw = windowTable(W, sw, mode);
   const src = input.data as ArrayLike<number>;
-  const Ctor = (Array.isArray(src) ? Float64Array : src.constructor) as { new (n: number): NumericArray };
-  const out = new Ctor(src.length) as unknown as Float64Array;
+  // Work on a float64 copy (monomorphic element access); float32/int values round-trip exactly.
+  const x = Float64Array.from(src);
+  const res = new Float64Array(x.length);
   const N = sd * sh * sw;
   const k = Math.floor(N / 2);
   const buf = new Float64Array(N);
+  const rows = new Int32Array(sd * sh); // base offsets of the sd·sh window rows for the current (d, h)
+  const valid = new Uint8Array(sd * sh);
   for (let d = 0; d < D; d++) {
     for (let h = 0; h < H; h++) {
+      let r = 0;
+      for (let a = 0; a < sd; a++) {
+        const sdI = td[d * sd + a]!;
+        for (let b = 0; b < sh; b++) {
+          const shI = th[h * sh + b]!;
+          valid[r] = sdI >= 0 && shI >= 0 ? 1 : 0;
+          rows[r++] = (sdI * H + shI) * W;
+        }
+      }
+      const R = r;
       for (let w = 0; w < W; w++) {
         let m = 0;
-        for (let a = 0; a < sd; a++) {
-          const sdI = td[d * sd + a]!;
-          for (let b = 0; b < sh; b++) {
-            const shI = th[h * sh + b]!;
-            const rowBase = (sdI * H + shI) * W;
-            for (let c = 0; c < sw; c++) {
-              const swI = tw[w * sw + c]!;
-              buf[m++] = sdI < 0 || shI < 0 || swI < 0 ? cval : src[rowBase + swI]!;
-            }
+        const tOff = w * sw;
+        for (let q = 0; q < R; q++) {
+          const base = rows[q]!;
+          const ok = valid[q] === 1;
+          for (let c = 0; c < sw; c++) {
+            const swI = tw[tOff + c]!;
+            buf[m++] = ok && swI >= 0 ? x[base + swI]! : cval;
           }
         }
-        out[(d * H + h) * W + w] = quickselect(buf, N, k);
+        res[(d * H + h) * W + w] = quickselect(buf, N, k);
       }
     }
   }
+  const Ctor = (Array.isArray(src) ? Float64Array : src.constructor) as { from(a: ArrayLike<number>): NumericArray };
+  const out = src instanceof Float64Array || Array.isArray(src) ? res : Ctor.from(res);
   return { data: out as never, shape: [...input.shape] };
 }

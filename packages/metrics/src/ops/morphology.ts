@@ -3,7 +3,7 @@
  * `grey_closing`, `grey_opening` with a flat rectangular footprint (`size=`), and `binary_erosion`
  * with the cross / full structuring element, `iterations` and `border_value`, optionally per slice.
  */
-import { MetricsArgumentError } from '../errors.js';
+import { MetricsArgumentError, checkOptionKeys } from '../errors.js';
 import { type NdArray } from '../ndarray.js';
 import { checkMode, perAxis3, shape3, windowTable, type BoundaryMode } from './boundary.js';
 
@@ -101,6 +101,7 @@ export interface BinaryErosionOptions {
  * slice along `sliceAxis`. Returns a 0/1 Uint8Array.
  */
 export function binaryErosion(mask: NdArray, options: BinaryErosionOptions = {}): NdArray<Uint8Array> {
+  checkOptionKeys('binaryErosion', options, ['structure', 'iterations', 'borderValue', 'sliceAxis']);
   const dims = shape3('mask', mask);
   const rank = mask.shape.length;
   const iterations = options.iterations ?? 1;

@@ -6,7 +6,7 @@
  * Post-processing (positive residual, eroded mask, median 5) is applied beforehand with
  * {@link baurPostprocess}; connected components ≤ 7 voxels are removed after thresholding.
  */
-import { MetricsArgumentError } from '../errors.js';
+import { MetricsArgumentError, checkOptionKeys } from '../errors.js';
 import { nanMeanStd, type NdArray } from '../ndarray.js';
 import { bestDiceBisection, bestDiceOverGrid, bestDiceRecursive, diceFromCounts } from '../dice/dice.js';
 import { rankingMetrics } from '../ranking/curves.js';
@@ -39,6 +39,7 @@ export function baurPostprocess(
   brainMask: NdArray | undefined,
   options: BaurPostprocessOptions = {},
 ): NdArray<Float64Array> {
+  checkOptionKeys('baurPostprocess', options, ['erosionIterations', 'sliceAxis', 'medianSize', 'hyperintensityPrior']);
   let map: NdArray<Float64Array> = positiveResidual(input, reconstruction);
   if (options.hyperintensityPrior) map = hyperintensityPrior(map, input, 90);
   if (brainMask) {
@@ -88,6 +89,15 @@ function search(
 
 /** Runs the pooled protocol; see the module comment. */
 export function baurPooledProtocol(test: readonly EvaluationCase[], options: BaurPooledOptions = {}): MetricsReport {
+  checkOptionKeys('baurPooledProtocol', options, [
+    'validation',
+    'threshold',
+    'search',
+    'thresholds',
+    'removeComponentsLe',
+    'connectivity',
+    'lesionMinSize',
+  ]);
   checkCases('test', test);
   const pooled = pool(test);
   const r = rankingMetrics(pooled.gt, pooled.map);

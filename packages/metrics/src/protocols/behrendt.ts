@@ -10,7 +10,7 @@
  * on the raw reconstruction; slice- and volume-level scores; mean ± std over volumes (nanmean).
  * Healthy-set thresholds at 1 / 5 / 10 % voxel FPR are computed when a healthy validation set is given.
  */
-import { MetricsArgumentError } from '../errors.js';
+import { MetricsArgumentError, checkOptionKeys } from '../errors.js';
 import { checkSameShape, nanMeanStd, type NdArray } from '../ndarray.js';
 import { bestDiceBisection } from '../dice/dice.js';
 import { thresholdAtFpr } from '../dice/thresholds.js';
@@ -40,6 +40,7 @@ export function behrendtPostprocess(
   brainMask: NdArray,
   options: BehrendtPostprocessOptions = {},
 ): NdArray<Float64Array> {
+  checkOptionKeys('behrendtPostprocess', options, ['sliceAxis', 'erosionIterations', 'medianSize']);
   if (input.shape.length !== 3) throw new MetricsArgumentError('input', 'expected a rank-3 volume');
   checkSameShape('input', input, 'brainMask', brainMask);
   const sliceAxis = options.sliceAxis ?? 0;
@@ -98,6 +99,14 @@ export function behrendtPerVolumeProtocol(
   test: readonly BehrendtVolume[],
   options: BehrendtOptions = {},
 ): MetricsReport {
+  checkOptionKeys('behrendtPerVolumeProtocol', options, [
+    'validation',
+    'threshold',
+    'healthyValidation',
+    'steps',
+    'removeComponentsLe',
+    'sliceAxis',
+  ]);
   checkCases('test', test);
   const steps = options.steps ?? 10;
   let tau = options.threshold;

@@ -14,6 +14,7 @@ import { l1Error, reconstructionErrors, ssim } from './reconstruction.js';
 import { thorBrainProtocol, thorWristProtocol, wristObjectScore } from './thor.js';
 import { centerCrop2d, wollebPerSliceProtocol } from './wolleb.js';
 import type { MetricsReport } from '../report/report.js';
+import { MetricsConfigError } from '../errors.js';
 
 const metricsDir = new URL('../../test-fixtures/metrics/', import.meta.url);
 const opsDir = new URL('../../test-fixtures/ops/', import.meta.url);
@@ -297,5 +298,14 @@ describe('lesion detection, image level, SSIM', () => {
       ssim(x, y, { mask: { data: new Uint8Array(100).fill(1), shape: [10, 10] } }),
     );
     expect(result).toBeCloseTo((2 * a * b + C1) / (a * a + b * b + C1), 12);
+  });
+});
+
+describe('options validation', () => {
+  it('unknown option keys are MetricsConfigError naming the key', () => {
+    expect(() => behrendtPerVolumeProtocol(volumes, { threshold: 0.5, removeComponentLe: 7 } as never)).toThrow(
+      /behrendtPerVolumeProtocol options key 'removeComponentLe'/,
+    );
+    expect(() => thorBrainProtocol(volumes, { bin: [] } as never)).toThrow(MetricsConfigError);
   });
 });

@@ -10,7 +10,7 @@
  *   endpoint=False) with mean healthy pixel FPR ≤ 5 %; per object TP (> 10 % coverage),
  *   FP = min(10, ⌊mass on healthy region / max(mass on object, 1)⌋), precision, F1, per class.
  */
-import { MetricsArgumentError } from '../errors.js';
+import { MetricsArgumentError, checkOptionKeys } from '../errors.js';
 import { checkSameShape, linspace, nanMeanStd, type NdArray } from '../ndarray.js';
 import { bestDiceOverGrid } from '../dice/dice.js';
 import { thresholdAtMeanImageFpr } from '../dice/thresholds.js';
@@ -59,6 +59,7 @@ export interface ThorBrainOptions {
 }
 
 export function thorBrainProtocol(cases: readonly ThorBrainCase[], options: ThorBrainOptions = {}): MetricsReport {
+  checkOptionKeys('thorBrainProtocol', options, ['bins', 'thresholds', 'epsilon', 'exclude']);
   checkCases('cases', cases);
   const bins = options.bins ?? THOR_LESION_BINS;
   const thresholds = options.thresholds ?? linspace(0, 1, 101);
@@ -173,6 +174,7 @@ export function thorWristProtocol(
   objects: readonly WristObject[],
   options: { threshold?: number; targetFpr?: number; gridSize?: number } = {},
 ): MetricsReport {
+  checkOptionKeys('thorWristProtocol', options, ['threshold', 'targetFpr', 'gridSize']);
   if (objects.length === 0) throw new MetricsArgumentError('objects', 'needs at least one annotated object');
   let threshold = options.threshold;
   let source: 'fixed' | 'fpr' = 'fixed';

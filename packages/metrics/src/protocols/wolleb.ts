@@ -6,7 +6,7 @@
  * ambiguity is resolved explicitly: a larger map is centre-cropped to the label size (the 8-px
  * zero padding is removed) before Otsu, Dice and AUROC.
  */
-import { MetricsArgumentError } from '../errors.js';
+import { MetricsArgumentError, checkOptionKeys } from '../errors.js';
 import { nanMeanStd, type NdArray } from '../ndarray.js';
 import { thresholdOtsu } from '../dice/thresholds.js';
 import { rankingMetrics } from '../ranking/curves.js';
@@ -33,6 +33,7 @@ export function wollebPerSliceProtocol(
   slices: readonly EvaluationCase[],
   options: { includeHealthy?: boolean; imageScores?: { scores: ArrayLike<number>; labels: ArrayLike<number> } } = {},
 ): MetricsReport {
+  checkOptionKeys('wollebPerSliceProtocol', options, ['includeHealthy', 'imageScores']);
   if (slices.length === 0) throw new MetricsArgumentError('slices', 'needs at least one slice');
   const dice: number[] = [];
   const auroc: number[] = [];

@@ -12,7 +12,7 @@
  *   (every positive of bin b has, in any within-bin order or tie grouping, a precision between these).
  * With 2^16 bins on maps in [0, 1] both bounds are typically < 1e-4; `errorBounds()` reports them.
  */
-import { MetricsArgumentError } from '../errors.js';
+import { MetricsArgumentError, checkOptionKeys } from '../errors.js';
 import { checkFinite, checkSameLength } from '../ndarray.js';
 
 export interface HistogramRankingOptions {
@@ -31,6 +31,7 @@ export class HistogramRanking {
   private clamped = 0;
 
   constructor(options: HistogramRankingOptions = {}) {
+    checkOptionKeys('HistogramRanking', options, ['bins', 'range']);
     this.bins = options.bins ?? 65536;
     [this.low, this.high] = options.range ?? [0, 1];
     if (!Number.isInteger(this.bins) || this.bins < 1)
