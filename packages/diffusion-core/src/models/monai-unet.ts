@@ -33,7 +33,7 @@ import {
   checkImageInput,
   checkSpatialDims,
   prepareClassLabels,
-  prepareTimesteps,
+  validateTimesteps,
   type DenoisingModel,
   type ForwardOptions,
   type ModelConditioning,
@@ -392,38 +392,26 @@ export class DiffusionModelUNet extends Module implements DenoisingModel {
     checkImageInput(x, this.config.inChannels);
     checkDivisible(x, this.config.numChannels.length - 1);
     const n = x.shape[0];
-    const t = prepareTimesteps(timesteps, n, this.config.numTrainTimesteps);
-    const labels = this.classEmbedding
-      ? (() => {
-          try {
-            return prepareClassLabels(cond.classLabels, n, this.config.numClassEmbeds!, NAME);
-          } catch (e) {
-            t.dispose();
-            throw e;
-          }
-        })()
-      : null;
-    try {
-      return tf.tidy(() => {
-        let emb = this.timeEmbed.apply(timestepEmbedding(t, this.config.numChannels[0]!));
-        if (this.classEmbedding && labels) emb = tf.add(emb, this.classEmbedding.apply(labels));
-        let h = this.convIn.apply(x);
-        const skips: tf.Tensor4D[] = [h];
-        for (const block of this.downBlocks) {
-          const outs = block.forward(h, emb);
-          skips.push(...outs);
-          h = outs[outs.length - 1]!;
-        }
-        h = this.middleBlock.forward(h, emb);
-        for (const block of this.upBlocks) {
-          const used = skips.splice(skips.length - block.resnets.length, block.resnets.length);
-          h = block.forward(h, used, emb);
-        }
-        return this.outConv.apply(silu(this.outNorm.apply(h)));
-      });
-    } finally {
-      t.dispose();
-      labels?.dispose();
-    }
+    return tf.tidy(() => {
+      validateTimesteps(timesteps, n, this.config.numTrainTimesteps);
+      let emb = this.timeEmbed.apply(timestepEmbedding(timesteps, this.config.numChannels[0]!));
+      if (this.classEmbedding) {
+        const labels = prepareClassLabels(cond.classLabels, n, this.config.numClassEmbeds!, NAME);
+        emb = tf.add(emb, this.classEmbedding.apply(labels));
+      }
+      let h = this.convIn.apply(x);
+      const skips: tf.Tensor4D[] = [h];
+      for (const block of this.downBlocks) {
+        const outs = block.forward(h, emb);
+        skips.push(...outs);
+        h = outs[outs.length - 1]!;
+      }
+      h = this.middleBlock.forward(h, emb);
+      for (const block of this.upBlocks) {
+        const used = skips.splice(skips.length - block.resnets.length, block.resnets.length);
+        h = block.forward(h, used, emb);
+      }
+      return this.outConv.apply(silu(this.outNorm.apply(h)));
+    });
   }
 }

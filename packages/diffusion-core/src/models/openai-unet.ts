@@ -30,7 +30,7 @@ import {
   checkImageInput,
   checkSpatialDims,
   prepareClassLabels,
-  prepareTimesteps,
+  validateTimesteps,
   type Classifier,
   type DenoisingModel,
   type ForwardOptions,
@@ -375,8 +375,8 @@ export abstract class OpenAIUNetBase extends Module implements DenoisingModel {
     const ctx: BlockContext = { training: options.training ?? false, rng: options.rng };
     return tf.tidy(() => {
       const n = x.shape[0];
-      const t = prepareTimesteps(timesteps, n, this.body.numTrainTimesteps);
-      const emb = this.embed(this.timeEmbed.apply(timestepEmbedding(t, this.body.modelChannels)), cond, n);
+      validateTimesteps(timesteps, n, this.body.numTrainTimesteps);
+      const emb = this.embed(this.timeEmbed.apply(timestepEmbedding(timesteps, this.body.modelChannels)), cond, n);
       const hs: tf.Tensor4D[] = [];
       let h = x;
       for (const block of this.inputBlocks) {
@@ -537,8 +537,8 @@ export class EncoderUNetModel extends Module implements Classifier {
     checkDivisible(x, c.channelMult.length - 1);
     const ctx: BlockContext = { training: options.training ?? false, rng: options.rng };
     return tf.tidy(() => {
-      const t = prepareTimesteps(timesteps, x.shape[0], c.numTrainTimesteps);
-      const emb = this.timeEmbed.apply(timestepEmbedding(t, c.modelChannels));
+      validateTimesteps(timesteps, x.shape[0], c.numTrainTimesteps);
+      const emb = this.timeEmbed.apply(timestepEmbedding(timesteps, c.modelChannels));
       let h = x;
       for (const block of this.inputBlocks) h = block.forward(h, emb, ctx);
       h = this.middleBlock.forward(h, emb, ctx);

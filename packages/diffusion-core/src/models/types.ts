@@ -80,6 +80,14 @@ export function checkDivisible(x: tf.Tensor4D, levels: number): void {
 }
 
 /**
+ * Validates timesteps (finite, in [0, numTrainTimesteps), count 1 or `batch`); tensor values cannot
+ * be read synchronously, so for tensors only the shape is checked.
+ */
+export function validateTimesteps(timesteps: TimestepsInput, batch: number, numTrainTimesteps: number): void {
+  prepareTimesteps(timesteps, batch, numTrainTimesteps).dispose();
+}
+
+/**
  * Validates timesteps (finite, in [0, numTrainTimesteps), count 1 or `batch`) and returns a float32
  * `[1]` or `[N]` tensor (caller disposes). Tensor values cannot be read synchronously, so for tensor
  * input only the shape is checked.

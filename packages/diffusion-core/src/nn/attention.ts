@@ -44,7 +44,8 @@ export function scaledDotProductAttention(
   return tf.tidy(() => {
     const qs = scales.q === undefined ? q : tf.mul(q, scales.q);
     const ks = scales.k === undefined ? k : tf.mul(k, scales.k);
-    // q·kᵀ with the transpose folded into the matmul (measured fastest on wasm and cpu).
+    // q·kᵀ with transposeB: ~3× faster on wasm than materialising kᵀ (57 ms vs 172 ms for
+    // 2×[1024, 32]·[32, 1024]; nn/__tests__/matmul-orientation.bench.ts).
     let w: tf.Tensor3D = tf.matMul(qs, ks, false, true);
     if (scales.scores !== undefined) w = tf.mul(w, scales.scores);
     return tf.matMul(tf.softmax(w, -1), v);

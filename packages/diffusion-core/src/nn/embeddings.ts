@@ -67,10 +67,28 @@ export function timestepEmbedding(
 ): tf.Tensor2D {
   if (!Number.isInteger(dim) || dim < 2) throw new ArgumentError('dim', `expected an integer ≥ 2, got ${dim}`);
   const { maxPeriod = 10000, order = 'cosSin' } = options;
+  const half = Math.floor(dim / 2);
+  const freqs = timestepFrequencies(dim, maxPeriod);
+  if (!(timesteps instanceof tf.Tensor)) {
+    // Numbers: evaluate on the host, cos/sin in float64 of the float32 argument, rounded once.
+    // Exact on every backend (WebGPU's cos/sin can be off by ~2e-4, e.g. on SwiftShader).
+    const ts = typeof timesteps === 'number' ? [timesteps] : timesteps;
+    const t32 = timestepsTensor(timesteps); // validates
+    t32.dispose();
+    const out = new Float32Array(ts.length * dim);
+    ts.forEach((t, n) => {
+      for (let i = 0; i < half; i++) {
+        const arg = Math.fround(Math.fround(t) * freqs[i]!); // `timesteps[:, None].float() * freqs[None]`
+        const [first, second] = order === 'cosSin' ? [Math.cos(arg), Math.sin(arg)] : [Math.sin(arg), Math.cos(arg)];
+        out[n * dim + i] = first;
+        out[n * dim + half + i] = second;
+      }
+    });
+    return tf.tensor2d(out, [ts.length, dim]);
+  }
   return tf.tidy(() => {
     const t = timestepsTensor(timesteps);
-    const freqs = tf.tensor2d(timestepFrequencies(dim, maxPeriod), [1, Math.floor(dim / 2)]);
-    const args = tf.mul(tf.reshape(t, [-1, 1]), freqs);
+    const args = tf.mul(tf.reshape(t, [-1, 1]), tf.tensor2d(freqs, [1, half]));
     const cos = tf.cos(args);
     const sin = tf.sin(args);
     let emb = tf.concat(order === 'cosSin' ? [cos, sin] : [sin, cos], 1);

@@ -137,8 +137,8 @@ export class Linear extends Module {
       );
     }
     return tf.tidy(() => {
-      // y = x·W + b with W stored [in, out]: the un-transposed orientation, fastest on wasm (XNNPACK
-      // packs the right operand; see models/README.md for the measurements).
+      // y = x·W + b with W stored [in, out]. On wasm this is ~10× faster than x·Wᵀ with transposeB
+      // (2.3 ms vs 24.7 ms for [2048, 64]·[64, 192]; nn/__tests__/matmul-orientation.bench.ts).
       const x2 = x.rank === 2 ? (x as tf.Tensor2D) : tf.reshape(x, [-1, this.inFeatures]);
       let y: tf.Tensor = tf.matMul(x2 as tf.Tensor2D, this.weight as tf.Tensor2D);
       if (this.bias) y = tf.add(y, this.bias);
