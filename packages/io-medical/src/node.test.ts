@@ -4,7 +4,12 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
+  brainMaskFromNonzero,
   createVolume,
+  extractSlices,
+  mapToOriginal,
+  preprocessSubject,
+  stackSlices,
   generatePhantomVolume,
   nodeFileSource,
   openVolumeDataset,
@@ -59,6 +64,29 @@ describe('node entry', () => {
     expect(series.size).toBe(1);
     const v = [...series.values()][0]!;
     expect(v.shape).toEqual([128, 128, 1]);
+  });
+  it('README example: NIfTI → declared slice pipeline → map written back on the scan grid', async () => {
+    const d = await tmp();
+    const scan = join(d, 'scan.nii.gz');
+    await writeNiftiFile(
+      scan,
+      generatePhantomVolume({ seed: 1, size: [32, 32, 20], contrasts: ['t2'], skullStrip: true }).image,
+    );
+    const { volume } = await readNiftiFile(scan);
+    const subject = preprocessSubject({ image: volume, brainMask: brainMaskFromNonzero(volume) }, [
+      { op: 'canonical' },
+      { op: 'resample', spacing: [8, 8, 8] },
+      { op: 'cropOrPad', shape: [24, 24, 12] },
+      { op: 'percentile', lower: 1, upper: 99 },
+    ]);
+    const slices = extractSlices(subject.image, { axis: 2 });
+    expect(slices.length).toBe(12);
+    const maps = slices.map((s) => ({ ...s, data: s.data.map((v) => Math.abs(v - 0.5)) }));
+    const map = mapToOriginal(stackSlices(maps, subject.image), subject);
+    await writeNiftiFile(join(d, 'anomaly-map.nii.gz'), map);
+    const back = await readNiftiFile(join(d, 'anomaly-map.nii.gz'));
+    expect(sameGeometry(back.volume, volume)).toBe(true);
+    expect(back.volume.data.some((v) => v > 0)).toBe(true);
   });
   it('writeDataset(brats) on disk runs through the real loader via nodeFileSource', async () => {
     const d = await tmp();

@@ -210,6 +210,22 @@ interface Rendered {
   normPos: Float32Array; // normalised coordinates (for bias field)
 }
 
+/** Moves a fraction `f` of the replaceable tissue (GM, WM and, for tumours, intracranial CSF) into tissue `t`. */
+function takeTissue(wv: Float64Array, f: number, t: number, withCsf: boolean, fBrain: number): void {
+  if (f <= 0) return;
+  const csf = withCsf ? wv[T.csf]! * fBrain : 0;
+  const avail = wv[T.gm]! + wv[T.wm]! + csf;
+  if (avail <= 0) return;
+  const amount = Math.min(f, 1) * avail;
+  const sg = wv[T.gm]! / avail;
+  const sw = wv[T.wm]! / avail;
+  const sc = csf / avail;
+  wv[T.gm] -= amount * sg;
+  wv[T.wm] -= amount * sw;
+  wv[T.csf] -= amount * sc;
+  wv[t] += amount;
+}
+
 /** Tissue memberships of every voxel of the grid (the anatomy and lesions evaluated at voxel centres). */
 function render(anat: Anatomy, lesions: Lesion[], grid: Grid): Rendered {
   const [nx, ny, nz] = grid.shape;
@@ -226,7 +242,17 @@ function render(anat: Anatomy, lesions: Lesion[], grid: Grid): Rendered {
   const w = (0.6 * Math.min(grid.spacing[0], grid.spacing[1])) / ax;
   const sm = (d: number) => clamp01(d / w + 0.5);
   const g = anat.gyri;
-  const wv = [0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+  // flattened smooth deformation terms: [fx, fy, fz, phase, amplitude] × 4
+  const def = Float64Array.from(anat.deform.flatMap((t) => [t.f[0], t.f[1], t.f[2], t.phase, t.amp]));
+  const tex = Float64Array.from(anat.texture.flatMap((t) => [t.f[0], t.f[1], t.f[2], t.phase]));
+  const nDef = anat.deform.length;
+  const nTex = anat.texture.length;
+  // the folding pattern only matters between the deepest possible WM edge and the brain surface
+  const foldLo = anat.cortexInner - g.depth - 2 * w;
+  const foldHi = 0.83 + 2 * w;
+  const vs = anat.ventScale;
+  const ew = w * 1.5;
+  const wv = new Float64Array(NT);
   let idx = 0;
   for (let k = 0; k < nz; k++) {
     const z = grid.origin[2] + k * grid.spacing[2];
@@ -241,15 +267,23 @@ function render(anat: Anatomy, lesions: Lesion[], grid: Grid): Rendered {
         normPos[3 * idx] = qx;
         normPos[3 * idx + 1] = qy;
         normPos[3 * idx + 2] = qz;
-        let d = 0;
-        for (const t of anat.deform) d += t.amp * Math.sin(t.f[0] * qx + t.f[1] * qy + t.f[2] * qz + t.phase);
-        const r = Math.sqrt(qx * qx + qy * qy + qz * qz) * (1 + d);
-        wv.fill(0);
         const base = idx * NT;
+        const r0 = Math.sqrt(qx * qx + qy * qy + qz * qz);
+        if (r0 > 1.25) {
+          weights[base] = 1;
+          continue;
+        }
+        let d = 0;
+        for (let m = 0; m < nDef; m++) {
+          const o = 5 * m;
+          d += def[o + 4]! * Math.sin(def[o]! * qx + def[o + 1]! * qy + def[o + 2]! * qz + def[o + 3]!);
+        }
+        const r = r0 * (1 + d);
         if (r > 1.08) {
           weights[base] = 1;
           continue;
         }
+        wv.fill(0);
         // nested shells: head, skull, CSF, brain (cortex outer surface), white matter
         const fHead = sm(1.0 - r);
         const fSkull = sm(0.93 - r);
@@ -257,9 +291,12 @@ function render(anat: Anatomy, lesions: Lesion[], grid: Grid): Rendered {
         // brain is flattened at the base (no brain below qz < -0.55)
         const fBrain = Math.min(sm(0.83 - r), sm(qz + 0.6));
         // cortical folding: sulci (CSF) cut into the grey matter where the folding pattern is high
-        const theta = Math.atan2(qy, qx);
-        const phi = Math.acos(Math.max(-1, Math.min(1, qz / Math.max(r, 1e-6))));
-        const fold = Math.sin(g.k1 * theta + g.p1) * Math.sin(g.k2 * phi + g.p2);
+        let fold = 0;
+        if (r > foldLo && r < foldHi) {
+          const theta = Math.atan2(qy, qx);
+          const phi = Math.acos(Math.max(-1, Math.min(1, qz / Math.max(r0, 1e-6))));
+          fold = Math.sin(g.k1 * theta + g.p1) * Math.sin(g.k2 * phi + g.p2);
+        }
         const wmEdge = anat.cortexInner + g.depth * fold;
         const fWm = Math.min(sm(wmEdge - r), fBrain);
         const fSulcus = fold > 0.55 ? Math.min(sm(r - (0.83 - 0.13 * (fold - 0.55))), 1) * fBrain * (1 - fWm) : 0;
@@ -270,68 +307,55 @@ function render(anat: Anatomy, lesions: Lesion[], grid: Grid): Rendered {
         wv[T.gm] = fBrain - fWm - fSulcus;
         wv[T.wm] = fWm;
         // lateral ventricles (CSF) and deep grey nuclei inside the white matter
-        const vs = anat.ventScale;
-        let fVent = 0;
-        for (const side of [-1, 1]) {
-          const vx = (qx - side * 0.1 * vs) / (0.07 * vs);
-          const vy = (qy - anat.ventOffset - 0.05) / (0.32 * vs);
-          const vz = (qz - 0.12) / (0.12 * vs);
-          fVent = Math.max(fVent, sm((1 - Math.sqrt(vx * vx + vy * vy + vz * vz)) * 0.07 * vs));
-          const dx = (qx - side * 0.24) / (0.1 * anat.deepGm);
-          const dy = (qy + 0.02) / (0.16 * anat.deepGm);
-          const dz = (qz - 0.02) / (0.1 * anat.deepGm);
-          const fDeep = sm((1 - Math.sqrt(dx * dx + dy * dy + dz * dz)) * 0.1) * wv[T.wm]!;
-          wv[T.wm] -= fDeep;
-          wv[T.gm] += fDeep;
+        if (fWm > 0) {
+          let fVent = 0;
+          for (let side = -1; side <= 1; side += 2) {
+            const vx = (qx - side * 0.1 * vs) / (0.07 * vs);
+            const vy = (qy - anat.ventOffset - 0.05) / (0.32 * vs);
+            const vz = (qz - 0.12) / (0.12 * vs);
+            fVent = Math.max(fVent, sm((1 - Math.sqrt(vx * vx + vy * vy + vz * vz)) * 0.07 * vs));
+            const dx = (qx - side * 0.24) / (0.1 * anat.deepGm);
+            const dy = (qy + 0.02) / (0.16 * anat.deepGm);
+            const dz = (qz - 0.02) / (0.1 * anat.deepGm);
+            const fDeep = sm((1 - Math.sqrt(dx * dx + dy * dy + dz * dz)) * 0.1) * wv[T.wm]!;
+            wv[T.wm] -= fDeep;
+            wv[T.gm] += fDeep;
+          }
+          if (fVent > 0) {
+            const both = wv[T.wm]! + wv[T.gm]!;
+            const take = fVent * both;
+            const fw = both > 0 ? wv[T.wm]! / both : 0;
+            wv[T.wm] -= take * fw;
+            wv[T.gm] -= take * (1 - fw);
+            wv[T.csf] += take;
+          }
         }
-        if (fVent > 0) {
-          const take = fVent * (wv[T.wm]! + wv[T.gm]!);
-          const fw = wv[T.wm]! + wv[T.gm]! > 0 ? wv[T.wm]! / (wv[T.wm]! + wv[T.gm]!) : 0;
-          wv[T.wm] -= take * fw;
-          wv[T.gm] -= take * (1 - fw);
-          wv[T.csf] += take;
-        }
-        // lesions replace brain tissue (GM, WM; tumours also push into ventricles)
+        // lesions replace brain tissue (GM, WM; tumours also push into intracranial CSF)
         let label = 0;
-        for (const les of lesions) {
+        for (let l = 0; l < lesions.length; l++) {
+          const les = lesions[l]!;
           const dx = qx - les.c[0];
           const dy = qy - les.c[1];
           const dz = qz - les.c[2];
           const dist = Math.sqrt(dx * dx + dy * dy + dz * dz);
           if (dist > les.r * 2.2) continue;
-          const wobble =
-            1 + 0.18 * Math.sin((les.k[0] * dx) / les.r + (les.k[1] * dy) / les.r + (les.k[2] * dz) / les.r + les.ph);
-          const tissue = wv[T.gm]! + wv[T.wm]! + (les.type === 'tumour' ? wv[T.csf]! * fBrain : 0);
-          if (tissue <= 0) continue;
-          const take = (f: number, t: number) => {
-            if (f <= 0) return;
-            const avail = wv[T.gm]! + wv[T.wm]! + (les.type === 'tumour' ? wv[T.csf]! * fBrain : 0);
-            const amount = Math.min(f, 1) * avail;
-            if (avail <= 0) return;
-            const sg = wv[T.gm]! / avail;
-            const sw = wv[T.wm]! / avail;
-            const sc = 1 - sg - sw;
-            wv[T.gm] -= amount * sg;
-            wv[T.wm] -= amount * sw;
-            wv[T.csf] -= amount * sc;
-            wv[t] += amount;
-          };
-          const ew = w * 1.5;
-          const soft = (rad: number) => clamp01((rad * wobble - dist) / ew + 0.5);
-          if (les.type === 'tumour') {
-            const fE = soft(les.r * 1.8);
-            const fC = soft(les.r);
-            take(fE - fC, T.oedema);
-            take(fC, T.core);
+          const wobble = 1 + 0.18 * Math.sin((les.k[0] * dx + les.k[1] * dy + les.k[2] * dz) / les.r + les.ph);
+          const isTumour = les.type === 'tumour';
+          if (wv[T.gm]! + wv[T.wm]! + (isTumour ? wv[T.csf]! * fBrain : 0) <= 0) continue;
+          if (isTumour) {
+            const fE = clamp01((les.r * 1.8 * wobble - dist) / ew + 0.5);
+            const fC = clamp01((les.r * wobble - dist) / ew + 0.5);
+            takeTissue(wv, fE - fC, T.oedema, true, fBrain);
+            takeTissue(wv, fC, T.core, true, fBrain);
             if (fC >= 0.5) label = PHANTOM_LABELS.tumourCore;
             else if (fE >= 0.5 && label === 0) label = PHANTOM_LABELS.oedema;
           } else if (les.type === 'stroke') {
-            const f = soft(les.r);
-            take(f, T.stroke);
+            const f = clamp01((les.r * wobble - dist) / ew + 0.5);
+            takeTissue(wv, f, T.stroke, false, fBrain);
             if (f >= 0.5 && label === 0) label = PHANTOM_LABELS.stroke;
           } else {
-            const f = soft(les.r);
-            take(f * (fWm > 0.5 ? 1 : 0.5), T.ms);
+            const f = clamp01((les.r * wobble - dist) / ew + 0.5);
+            takeTissue(wv, f * (fWm > 0.5 ? 1 : 0.5), T.ms, false, fBrain);
             if (f >= 0.5 && fWm > 0.3 && label === 0) label = PHANTOM_LABELS.ms;
           }
         }
@@ -339,9 +363,12 @@ function render(anat: Anatomy, lesions: Lesion[], grid: Grid): Rendered {
         seg[idx] = inBrain ? label : 0;
         brain[idx] = inBrain ? 1 : 0;
         for (let t = 0; t < NT; t++) weights[base + t] = wv[t]! < 0 ? 0 : wv[t]!;
-        let tex = 0;
-        for (const t of anat.texture) tex += Math.sin(t.f[0] * qx + t.f[1] * qy + t.f[2] * qz + t.phase);
-        texture[idx] = 1 + 0.025 * tex;
+        let tx = 0;
+        for (let m = 0; m < nTex; m++) {
+          const o = 4 * m;
+          tx += Math.sin(tex[o]! * qx + tex[o + 1]! * qy + tex[o + 2]! * qz + tex[o + 3]!);
+        }
+        texture[idx] = 1 + 0.025 * tx;
       }
     }
   }
@@ -368,8 +395,8 @@ function contrastImage(
     const x = rd.normPos[3 * i]!;
     const y = rd.normPos[3 * i + 1]!;
     const z = rd.normPos[3 * i + 2]!;
-    const b = Math.exp(c[0]! * x + c[1]! * y + c[2]! * z + 0.5 * (c[3]! * x * x + c[4]! * y * y + c[5]! * x * y));
-    v *= b;
+    if (opts.bias !== 0)
+      v *= Math.exp(c[0]! * x + c[1]! * y + c[2]! * z + 0.5 * (c[3]! * x * x + c[4]! * y * y + c[5]! * x * y));
     // Rician noise: magnitude of a complex signal with Gaussian noise in both channels
     if (sigma > 0) {
       const re = v + sigma * rng.normal();

@@ -8,7 +8,7 @@
  *   numpy linear percentiles), brain mask from nonzero voxels;
  * - slice extraction along an axis and re-stacking; 2D pad-to-square + resize as THOR's PNG pipeline.
  */
-import { invertAffine, matmul4, type Affine } from './affine.js';
+import { affineZooms, invertAffine, matmul4, type Affine } from './affine.js';
 import { IoArgumentError } from './errors.js';
 import type { Image2D } from './image2d.js';
 import { createVolume, numel, toCanonical, type Volume, type VoxelArray } from './volume.js';
@@ -232,7 +232,9 @@ export function resampleToSpacing(
   if (spacing.length !== 3 || spacing.some((s) => !(s > 0))) {
     throw new IoArgumentError('spacing', `expected 3 positive numbers, got [${spacing.join(', ')}]`);
   }
-  const ratio = [0, 1, 2].map((d) => spacing[d]! / volume.spacing[d]!);
+  // ratio against the affine's own voxel sizes (pixdim may disagree slightly with an sform)
+  const zooms = affineZooms(volume.affine);
+  const ratio = [0, 1, 2].map((d) => spacing[d]! / zooms[d]!);
   const shape = [0, 1, 2].map((d) => Math.max(1, Math.round(volume.shape[d]! / ratio[d]!)));
   const scale: Affine = [
     [ratio[0]!, 0, 0, (ratio[0]! - 1) / 2],
