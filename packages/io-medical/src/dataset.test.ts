@@ -46,6 +46,7 @@ describe('phantom datasets through the real loaders', () => {
   for (const layout of ['brats', 'atlas', 'mslub', 'ixi'] as const) {
     it(`${layout}: write → load → slices → volume on the original grid`, async () => {
       const files = buildPhantomDataset({ layout, subjects: 3, seed: 1, size });
+      expect(files.has('montage.png')).toBe(true);
       const source = memoryFileSource(files);
       const ds = await openVolumeDataset(source, {
         layout,

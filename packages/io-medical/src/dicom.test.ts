@@ -147,6 +147,34 @@ describe('readDicom: other transfer syntaxes and errors', () => {
       /JPEG 2000.*1\.2\.840\.10008\.1\.2\.4\.90/,
     );
   });
+  it('Bits Stored < Bits Allocated: values are masked and sign-extended (PS3.5 8.1.1)', () => {
+    const b = mr.slice();
+    // (0028,0101) US 2 = 16 in Explicit VR Little Endian → patch to 12 bits
+    let at = -1;
+    for (let i = 132; i < b.length - 10; i++) {
+      if (
+        b[i] === 0x28 &&
+        b[i + 1] === 0 &&
+        b[i + 2] === 0x01 &&
+        b[i + 3] === 0x01 &&
+        b[i + 4] === 0x55 &&
+        b[i + 5] === 0x53
+      ) {
+        at = i;
+        break;
+      }
+    }
+    expect(at).toBeGreaterThan(0);
+    b[at + 8] = 12;
+    const img = readDicom(b, { name: 'bits12.dcm' });
+    expect(img.bitsStored).toBe(12);
+    for (let i = 0; i < img.pixels.length; i++) {
+      const u = ref.pixels[i]! & 0xfff;
+      const expected = u >= 0x800 ? u - 0x1000 : u;
+      if (img.pixels[i] !== expected) throw new Error(`pixel ${i}: ${img.pixels[i]} vs ${expected}`);
+    }
+    expect(ref.pixels.some((v) => v >= 0x800)).toBe(true); // MR_small has values above 2047: sign extension is exercised
+  });
   it('not a DICOM file', () => {
     expect(() => readDicom(new Uint8Array(300).fill(7), { name: 'junk.dcm' })).toThrowError(/junk\.dcm/);
   });

@@ -6,7 +6,7 @@
 import { formatCsv } from './csv.js';
 import { IoArgumentError } from './errors.js';
 import { writeNifti } from './nifti.js';
-import { generatePhantomVolume, type Contrast, type LesionType, type PhantomVolume } from './phantom.js';
+import { generatePhantomVolume, montage, type Contrast, type LesionType, type PhantomVolume } from './phantom.js';
 import { writePng } from './png.js';
 import { extractSlice, percentile, prepareSlice } from './preprocess.js';
 import { layoutPaths, splitSubjects, type DatasetLayout, type SplitFractions } from './dataset.js';
@@ -27,6 +27,8 @@ export interface PhantomDatasetOptions {
   split?: SplitFractions;
   /** png-slices: lesion type of the diseased subjects (default 'stroke', as ATLAS). */
   lesionType?: LesionType;
+  /** Also write `montage.png`: the middle axial slice of every subject next to its lesion mask (default true). */
+  montage?: boolean;
 }
 
 const LAYOUT_LESION: Record<string, LesionType | null> = { ixi: null, brats: 'tumour', atlas: 'stroke', mslub: 'ms' };
@@ -80,6 +82,13 @@ export function buildPhantomDataset(options: PhantomDatasetOptions): Map<string,
       intensityScale: 1000 * (0.8 + 0.4 * ((i * 0.618) % 1)),
     });
     subjects.push({ id, vol });
+  }
+  if (options.montage ?? true) {
+    const tiles = subjects.flatMap(({ vol }) => {
+      const k = Math.floor(size[2] / 2);
+      return [extractSlice(vol.image, k, { flipVertical: true }), extractSlice(vol.mask, k, { flipVertical: true })];
+    });
+    files.set('montage.png', writePng(montage(tiles, 2 * Math.min(4, subjects.length))));
   }
   if (layout === 'png-slices') {
     const pngSize = options.pngSize ?? 128;

@@ -73,6 +73,8 @@ export interface PhantomOptions {
   seed?: number | string;
   /** Contrasts to render (default ['t1', 't2', 'flair']); `image` is the first. */
   contrasts?: Contrast[];
+  /** Shorthand for `contrasts: [contrast]`. */
+  contrast?: Contrast;
   /** Lesions to insert: a list of specs, a list of types, or 'none' (healthy). Default: one random type. */
   lesions?: (LesionSpec | LesionType)[] | 'none';
   /** Rician noise σ relative to the WM intensity (default 0.02). */
@@ -455,7 +457,7 @@ export function generatePhantomVolume(options: PhantomOptions = {}): PhantomVolu
       : options.intensityScale === false
         ? 1
         : acqRng.range(0.8, 1.25);
-  const contrasts = options.contrasts ?? ['t1', 't2', 'flair'];
+  const contrasts = options.contrasts ?? (options.contrast ? [options.contrast] : ['t1', 't2', 'flair']);
   if (contrasts.length === 0) throw new IoArgumentError('contrasts', 'needs at least one contrast');
   const affine = affineFromGeometry(
     [
