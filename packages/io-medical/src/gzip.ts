@@ -1,5 +1,5 @@
 /** gzip detection, checked decompression (CRC-32 and ISIZE verified) and compression via fflate. */
-import { gunzipSync, gzipSync } from 'fflate';
+import { Gunzip, gunzipSync, gzipSync } from 'fflate';
 import { FormatError } from './errors.js';
 
 export function isGzip(bytes: Uint8Array): boolean {
@@ -37,6 +37,10 @@ export function gunzipChecked(bytes: Uint8Array, file: string): Uint8Array {
   const crc = dv.getUint32(n - 8, true);
   const isize = dv.getUint32(n - 4, true);
   if (isize !== out.length % 2 ** 32) {
+    // gunzipSync stops after the first member; multi-member files (pigz --independent, bgzip) go through the
+    // streaming inflater, which continues across members. Only the total is known then, so no CRC check.
+    const multi = gunzipMembers(bytes);
+    if (multi && multi.length > out.length) return multi;
     throw new FormatError(
       'gzip',
       file,
@@ -46,6 +50,24 @@ export function gunzipChecked(bytes: Uint8Array, file: string): Uint8Array {
   }
   if (crc32(out) !== crc) {
     throw new FormatError('gzip', file, 'gzip CRC-32', 'checksum mismatch (corrupt data)');
+  }
+  return out;
+}
+
+function gunzipMembers(bytes: Uint8Array): Uint8Array | null {
+  const parts: Uint8Array[] = [];
+  try {
+    const g = new Gunzip((chunk) => parts.push(chunk));
+    g.push(bytes, true);
+  } catch {
+    return null;
+  }
+  const total = parts.reduce((a, p) => a + p.length, 0);
+  const out = new Uint8Array(total);
+  let o = 0;
+  for (const p of parts) {
+    out.set(p, o);
+    o += p.length;
   }
   return out;
 }

@@ -184,6 +184,16 @@ describe('writeNifti round trips', () => {
   });
 });
 
+describe('gzip variants', () => {
+  it('multi-member gzip (pigz --independent, bgzip) reads the whole file', () => {
+    const plain = fixtureBytes('io/nifti/synthetic_float32_4x5x6.nii');
+    const multi = new Uint8Array([...gzip(plain.subarray(0, 300)), ...gzip(plain.subarray(300))]);
+    const a = readNifti(multi, { name: 'multi.nii.gz' });
+    const b = readNifti(plain);
+    expect(Array.from(a.volume.data)).toEqual(Array.from(b.volume.data));
+  });
+});
+
 describe('readNifti rejects bad input with typed errors', () => {
   const good = fixtureBytes('io/nifti/synthetic_float32_4x5x6.nii');
   const gz = fixtureBytes('io/nifti/synthetic_float32_4x5x6.nii.gz');
