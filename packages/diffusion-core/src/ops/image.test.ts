@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect, it } from 'vitest';
-import { describeBackends, expectClose, expectNoLeaks, readJson, readNpy } from '@adx/test-utils';
+import { describeBackends, expectClose, expectNoLeaks, readJson, readNpy, type NpyArray } from '@adx/test-utils';
 import {
   gaussianBlur2d,
   gaussianKernel1d,
@@ -13,8 +13,8 @@ import {
 
 const fx = (p: string) => new URL(`../../test-fixtures/ops/${p}`, import.meta.url);
 const img = readNpy(fx('input_img2d_32x40_f32.npy'));
-const asNHWC = (a: { data: ArrayLike<number>; shape: number[] }) =>
-  tf.tensor4d(Float32Array.from(a.data as ArrayLike<number>), [1, a.shape[0]!, a.shape[1]!, 1]);
+const asNHWC = (a: NpyArray) =>
+  tf.tensor4d(Float32Array.from(a.data as Float32Array), [1, a.shape[0]!, a.shape[1]!, 1]);
 
 it('gaussianKernel1d equals scipy taps', () => {
   const ref = readJson<{ weights: number[] }>(fx('gaussian_kernel_sigma2.json'));
