@@ -1,3 +1,4 @@
 import { adxPreset } from '../../tools/tsup.preset.ts';
 
-export default adxPreset({ index: 'src/index.ts' });
+// `index` is isomorphic; `node` adds file writing for reports (node:fs).
+export default adxPreset({ index: 'src/index.ts', node: 'src/node.ts' });
