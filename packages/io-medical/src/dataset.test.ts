@@ -109,6 +109,28 @@ describe('phantom datasets through the real loaders', () => {
     const mid = await collect(ds.slices({ split: 'test', sliceIndices: (d) => [Math.floor(d / 2)] }));
     expect(mid.length).toBe(ds.splits.test.length);
   });
+  it('THOR 2-D step: pad + resize slices, restore maps, and stack them back on the scan grid', async () => {
+    const ds = await openVolumeDataset(
+      memoryFileSource(buildPhantomDataset({ layout: 'atlas', subjects: 1, seed: 6, size: [20, 16, 6] })),
+      {
+        layout: 'atlas',
+      },
+    );
+    const subject = await ds.loadSubject(ds.subjects[0]!);
+    const slices = await collect(ds.slices({ resize: { size: 32 } }));
+    expect(slices.length).toBe(6);
+    for (const s of slices) {
+      expect([s.image.width, s.image.height, s.mask!.width]).toEqual([32, 32, 32]);
+      expect(s.restore).toBeDefined();
+    }
+    const maps = slices.map((s) =>
+      s.restore!({ width: 32, height: 32, data: new Float32Array(32 * 32).fill(s.sliceIndex) }),
+    );
+    expect([maps[0]!.width, maps[0]!.height]).toEqual([20, 16]);
+    const back = ds.slicesToVolume(subject, maps, { interpolation: 'nearest' });
+    expect(sameGeometry(back, subject.raw.image)).toBe(true);
+    expect(back.data[3 * 20 * 16 + 5]).toBeCloseTo(3, 5);
+  });
   it('png-slices (THOR layout): CSV splits, masks, labels', async () => {
     const files = buildPhantomDataset({
       layout: 'png-slices',

@@ -22,6 +22,7 @@ import {
   brainMaskFromNonzero,
   extractSlice,
   mapToOriginal,
+  prepareSlice,
   preprocessSubject,
   stackSlices,
   type PreprocessStep,
@@ -155,6 +156,8 @@ export interface DatasetSlice {
   label: 0 | 1;
   subjectId: string;
   sliceIndex: number;
+  /** Present when the slices were resized (`SliceIterationOptions.resize`): maps a model-grid map back to the slice grid. */
+  restore?: (map: Image2D) => Image2D;
 }
 
 export interface LoadedSubject {
@@ -189,6 +192,11 @@ export interface SliceIterationOptions {
   skipEmpty?: boolean;
   /** Only these slice indices, e.g. the central ones. */
   sliceIndices?: (depth: number) => number[];
+  /**
+   * THOR's 2-D step after slicing: pad to a square (with the slice minimum, or `padValue`) and resize bilinearly to
+   * `size` × `size` (masks: nearest). Each slice then carries `restore` for its maps.
+   */
+  resize?: { size: number; padToSquare?: boolean; padValue?: number };
 }
 
 export interface VolumeDataset {
@@ -275,13 +283,26 @@ export async function openVolumeDataset(source: FileSource, options: VolumeDatas
         const brainMask = p.brainMask ? extractSlice(p.brainMask, k, { axis }) : undefined;
         if (opts.skipEmpty && brainMask && !brainMask.data.some((v) => v > 0.5)) continue;
         const mask = p.mask ? extractSlice(p.mask, k, { axis }) : undefined;
+        const label: 0 | 1 = mask?.data.some((v) => v > 0.5) ? 1 : 0;
+        const image = extractSlice(p.image, k, { axis });
+        if (!opts.resize) {
+          yield { image, mask, brainMask, label, subjectId: id, sliceIndex: k };
+          continue;
+        }
+        const r = opts.resize;
+        const t = prepareSlice(image, { size: r.size, padToSquare: r.padToSquare, padValue: r.padValue });
+        const lab = (m?: Image2D) =>
+          m
+            ? prepareSlice(m, { size: r.size, padToSquare: r.padToSquare, padValue: 0, interpolation: 'nearest' }).image
+            : undefined;
         yield {
-          image: extractSlice(p.image, k, { axis }),
-          mask,
-          brainMask,
-          label: mask?.data.some((v) => v > 0.5) ? 1 : 0,
+          image: t.image,
+          mask: lab(mask),
+          brainMask: lab(brainMask),
+          label,
           subjectId: id,
           sliceIndex: k,
+          restore: (map: Image2D) => t.restore(map),
         };
       }
     }
