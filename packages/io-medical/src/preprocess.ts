@@ -13,7 +13,88 @@ import { IoArgumentError } from './errors.js';
 import type { Image2D } from './image2d.js';
 import { createVolume, numel, toCanonical, type Volume, type VoxelArray } from './volume.js';
 
-export type Interpolation = 'linear' | 'nearest';
+export type Interpolation = 'linear' | 'nearest' | 'bspline';
+
+/**
+ * Cubic B-spline coefficients of a 3-D grid, in place (Unser's recursive prefilter with pole √3 − 2 and mirror
+ * boundaries, as ITK's `BSplineDecompositionImageFilter` used by SimpleITK / torchio B-spline resampling).
+ */
+function bsplineCoefficients(data: ArrayLike<number>, shape: readonly number[]): Float64Array {
+  const [nx, ny, nz] = shape as [number, number, number];
+  const c = Float64Array.from(data as ArrayLike<number>).subarray(0, nx * ny * nz);
+  const z = Math.sqrt(3) - 2;
+  const lambda = (1 - z) * (1 - 1 / z);
+  const tol = 1e-10;
+  const horizonMax = Math.ceil(Math.log(tol) / Math.log(Math.abs(z)));
+  const line = new Float64Array(Math.max(nx, ny, nz));
+  const filter = (n: number) => {
+    if (n < 2) return;
+    for (let i = 0; i < n; i++) line[i] = line[i]! * lambda;
+    // causal initialisation (mirror boundary): truncated sum for long lines, exact mirror sum for short ones
+    if (horizonMax < n) {
+      let sum = line[0]!;
+      let zn = z;
+      for (let i = 1; i < horizonMax; i++) {
+        sum += zn * line[i]!;
+        zn *= z;
+      }
+      line[0] = sum;
+    } else {
+      let zn = z;
+      const iz = 1 / z;
+      let z2n = Math.pow(z, n - 1);
+      let sum = line[0]! + z2n * line[n - 1]!;
+      z2n *= z2n * iz;
+      for (let i = 1; i <= n - 2; i++) {
+        sum += (zn + z2n) * line[i]!;
+        zn *= z;
+        z2n *= iz;
+      }
+      line[0] = sum / (1 - zn * zn);
+    }
+    for (let i = 1; i < n; i++) line[i] = line[i]! + z * line[i - 1]!;
+    // anti-causal initialisation
+    line[n - 1] = (z / (z * z - 1)) * (z * line[n - 2]! + line[n - 1]!);
+    for (let i = n - 2; i >= 0; i--) line[i] = z * (line[i + 1]! - line[i]!);
+  };
+  const strides = [1, nx, nx * ny];
+  for (let axis = 0; axis < 3; axis++) {
+    const n = shape[axis]!;
+    if (n < 2) continue;
+    const st = strides[axis]!;
+    const others = [0, 1, 2].filter((a) => a !== axis);
+    const [a0, a1] = others as [number, number];
+    for (let q = 0; q < shape[a1]!; q++) {
+      for (let p = 0; p < shape[a0]!; p++) {
+        const base = p * strides[a0]! + q * strides[a1]!;
+        for (let i = 0; i < n; i++) line[i] = c[base + i * st]!;
+        filter(n);
+        for (let i = 0; i < n; i++) c[base + i * st] = line[i]!;
+      }
+    }
+  }
+  return c;
+}
+
+/** Cubic B-spline weights of the 4 neighbours starting at floor(x) − 1. */
+function bsplineWeights(x: number, w: Float64Array): number {
+  const i0 = Math.floor(x) - 1;
+  const t = x - Math.floor(x);
+  w[0] = ((1 - t) * (1 - t) * (1 - t)) / 6;
+  w[1] = (4 - 6 * t * t + 3 * t * t * t) / 6;
+  const s = 1 - t;
+  w[2] = (4 - 6 * s * s + 3 * s * s * s) / 6;
+  w[3] = (t * t * t) / 6;
+  return i0;
+}
+
+function mirror(i: number, n: number): number {
+  if (n === 1) return 0;
+  const period = 2 * (n - 1);
+  let m = Math.abs(i) % period;
+  if (m >= n) m = period - m;
+  return m;
+}
 
 /** numpy `percentile(values, q)` with the default 'linear' method. Sorts a copy. */
 export function percentile(values: ArrayLike<number>, q: number): number {
@@ -154,8 +235,9 @@ export function cropOrPad<T extends VoxelArray>(volume: Volume<T>, shape: readon
 
 /**
  * Resamples `volume` onto the voxel grid of `reference` (shape + affine), through world coordinates. Linear:
- * trilinear, points more than half a voxel outside the source get `fill`; nearest: rounding. Only the first 3-D
- * frame is resampled.
+ * trilinear; nearest: rounding; bspline: cubic B-spline with mirror boundaries (ITK/SimpleITK `sitkBSpline`, what
+ * torchio `Resample` uses for images). Points more than half a voxel outside the source get `fill`. Only the first
+ * 3-D frame is resampled.
  */
 export function resampleToReference(
   volume: Volume,
@@ -169,6 +251,10 @@ export function resampleToReference(
   const [sx, sy, sz] = volume.shape as [number, number, number];
   const src = volume.data;
   const out = new Float32Array(tx * ty * tz);
+  const coef = interpolation === 'bspline' ? bsplineCoefficients(src, [sx, sy, sz]) : null;
+  const wx = new Float64Array(4);
+  const wy = new Float64Array(4);
+  const wz = new Float64Array(4);
   let o = 0;
   for (let k = 0; k < tz; k++) {
     for (let j = 0; j < ty; j++) {
@@ -188,6 +274,22 @@ export function resampleToReference(
           const yi = Math.min(sy - 1, Math.max(0, Math.round(y)));
           const zi = Math.min(sz - 1, Math.max(0, Math.round(z)));
           out[o] = src[(zi * sy + yi) * sx + xi]!;
+          continue;
+        }
+        if (coef) {
+          const ix = bsplineWeights(x, wx);
+          const iy = bsplineWeights(y, wy);
+          const iz = bsplineWeights(z, wz);
+          let acc = 0;
+          for (let c = 0; c < 4; c++) {
+            const zz = mirror(iz + c, sz) * sy;
+            for (let b = 0; b < 4; b++) {
+              const yy = (zz + mirror(iy + b, sy)) * sx;
+              const wyz = wz[c]! * wy[b]!;
+              for (let a = 0; a < 4; a++) acc += wyz * wx[a]! * coef[yy + mirror(ix + a, sx)]!;
+            }
+          }
+          out[o] = acc;
           continue;
         }
         const xc = Math.min(sx - 1, Math.max(0, x));
@@ -408,7 +510,7 @@ export function prepareSlice(
 /** One step of a declared volume preprocessing pipeline. */
 export type PreprocessStep =
   | { op: 'canonical' }
-  | { op: 'resample'; spacing: [number, number, number] }
+  | { op: 'resample'; spacing: [number, number, number]; interpolation?: 'linear' | 'bspline' }
   | { op: 'cropOrPad'; shape: [number, number, number]; padValue?: number }
   | { op: 'percentile'; lower?: number; upper?: number; outMin?: number; outMax?: number; useBrainMask?: boolean }
   | { op: 'maskImage' };
@@ -462,7 +564,7 @@ export function preprocessSubject(subject: SubjectVolumes, steps: PreprocessStep
         if (brainMask) brainMask = toCanonical(brainMask);
         break;
       case 'resample':
-        image = resampleToSpacing(image, step.spacing, { interpolation: 'linear' });
+        image = resampleToSpacing(image, step.spacing, { interpolation: step.interpolation ?? 'linear' });
         if (mask) mask = resampleToSpacing(mask, step.spacing, { interpolation: 'nearest' });
         if (brainMask) brainMask = resampleToSpacing(brainMask, step.spacing, { interpolation: 'nearest' });
         break;
