@@ -140,6 +140,18 @@ describeBackends('thor', () => {
     tf.dispose([x, res.anomalyMap, res.reconstruction]);
   });
 
+  it("noise: 'simplex' uses THOR's simplex settings (tStart 250, harmonisation at 200/150/100/50)", async () => {
+    const x = tf.fill([1, 8, 8, 1], 0.5) as tf.Tensor4D;
+    const healthy = tf.fill([1, 8, 8, 1], 0.4) as tf.Tensor4D;
+    const { model, scheduler, calls } = passThrough(healthy);
+    const res = await thor(model, x, { scheduler, noise: 'simplex', perceptual: 'none', returnIntermediates: true });
+    expect(calls[0]).toBe(250);
+    expect([...res.intermediates!.blends.keys()]).toEqual([200, 150, 100, 50]);
+    expect([...res.intermediates!.anomalyMaps.keys()]).toEqual([250, 200, 150, 100, 50, 0]);
+    disposeIntermediates(res.intermediates);
+    tf.dispose([x, healthy, res.anomalyMap, res.reconstruction]);
+  });
+
   it('validates its options', async () => {
     const x = tf.zeros([1, 8, 8, 1]) as tf.Tensor4D;
     const { model, scheduler } = passThrough(x);

@@ -22,8 +22,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   ArgumentError,
+  DDPMScheduler,
   SeededRNG,
   assertRank,
+  simplexNoise3DBatch,
   gaussianBlur2d,
   greyClosing2d,
   greyDilation2d,
@@ -47,22 +49,33 @@ export interface ThorScheduler {
   ): { prevSample: tf.Tensor; predOriginalSample: tf.Tensor };
 }
 
-/** Produces a noise tensor of `shape` from the RNG (Gaussian by default). */
-export type NoiseFn = (shape: [number, number, number, number], rng: SeededRNG) => tf.Tensor4D;
+/**
+ * Produces a noise tensor of `shape` from the RNG for diffusion level `t` (ε0 at tStart, then the
+ * fresh z of each ancestral step).
+ */
+export type NoiseFn = (shape: [number, number, number, number], rng: SeededRNG, t: number) => tf.Tensor4D;
 
+/** Standard normal noise (THOR's default, `torch.randn`). */
 export const gaussianNoiseFn: NoiseFn = (shape, rng) => rng.randn(shape) as tf.Tensor4D;
 
+/**
+ * THOR's simplex option (`net_utils/simplex_noise.py`, thor.md §3.3): AnoDDPM 3D OpenSimplex at
+ * the slice T = t/frequency, 6 octaves, persistence 0.8, frequency 64, a fresh seed per call, one
+ * field shared by the batch, not normalised.
+ */
+export const simplexNoiseFn: NoiseFn = (shape, rng, t) => simplexNoise3DBatch(shape, t, rng);
+
 export interface ThorOptions {
-  /** Diffusion scheduler; must be THOR's linear DDPM (float32 tables, x̂0 clip to [−1, 1], fixed-small variance). */
-  scheduler: ThorScheduler;
-  /** Noising level t_start (default 350 for Gaussian; the paper uses 250 for simplex). */
+  /** Diffusion scheduler (default `DDPMScheduler.fromPreset('thor')`: float32 linear table, x̂0 clip, fixed-small). */
+  scheduler?: ThorScheduler;
+  /** Noising level t_start (default 350 for Gaussian, 250 for simplex). */
   tStart?: number;
   /** Harmonisation (blend + re-noise) steps (default: those of [300, 150, 50] ≤ tStart; simplex [200, 150, 100, 50]). */
   harmonizationSteps?: readonly number[];
   /** Steps at which temporal maps are taken (default: multiples of 50 ≤ tStart, incl. 0, plus harmonisation steps). */
   mapSteps?: readonly number[];
-  /** Noise for ε0 and every ancestral step (default Gaussian). Called once per use, so simplex gets a fresh seed each time. */
-  noise?: NoiseFn;
+  /** Noise for ε0 and every ancestral step: `'gaussian'` (default), `'simplex'` or a function. Called once per use, so simplex gets a fresh seed each time. */
+  noise?: 'gaussian' | 'simplex' | NoiseFn;
   /** Randomness source (or a seed); default seed 0. */
   rng?: SeededRNG | number;
   /**
@@ -152,12 +165,18 @@ function resolvePerceptual(p: ThorOptions['perceptual']): PerceptualDistance {
  * Runs THOR on a batch of images `[N,H,W,C]` with intensities in [0, 1]. Returns the anomaly map,
  * per-image scores and the pseudo-healthy reconstruction. Caller owns the returned tensors.
  */
-export async function thor(model: ThorDenoiser, image: tf.Tensor4D, options: ThorOptions): Promise<ThorResult> {
+export async function thor(model: ThorDenoiser, image: tf.Tensor4D, options: ThorOptions = {}): Promise<ThorResult> {
   assertRank('image', image.shape, 4);
+  const simplex = options.noise === 'simplex';
+  const noise: NoiseFn =
+    options.noise === undefined || options.noise === 'gaussian'
+      ? gaussianNoiseFn
+      : options.noise === 'simplex'
+        ? simplexNoiseFn
+        : options.noise;
+  const scheduler = options.scheduler ?? DDPMScheduler.fromPreset('thor');
   const {
-    scheduler,
-    tStart = 350,
-    noise = gaussianNoiseFn,
+    tStart = simplex ? 250 : 350,
     intensityRange = 'zeroOne',
     blurSigma = 2,
     regionKernelSize = 13,
@@ -167,7 +186,8 @@ export async function thor(model: ThorDenoiser, image: tf.Tensor4D, options: Tho
   if (!Number.isInteger(tStart) || tStart < 0)
     throw new ArgumentError('options.tStart', `must be a non-negative integer, got ${tStart}`);
   // Paper defaults are filtered to the chain; explicitly given steps must lie on it.
-  const harmonizationSteps = options.harmonizationSteps ?? [300, 150, 50].filter((t) => t <= tStart);
+  const harmonizationSteps =
+    options.harmonizationSteps ?? (simplex ? [200, 150, 100, 50] : [300, 150, 50]).filter((t) => t <= tStart);
   for (const t of harmonizationSteps) {
     if (!Number.isInteger(t) || t < 0 || t > tStart) {
       throw new ArgumentError('options.harmonizationSteps', `step ${t} is outside [0, tStart=${tStart}]`);
@@ -192,7 +212,7 @@ export async function thor(model: ThorDenoiser, image: tf.Tensor4D, options: Tho
 
   const x01 = image;
   const xModel = tf.tidy(() => toModel(x01)) as tf.Tensor4D;
-  const eps0 = noise(shape, rng); // kept for every re-noising (§1.2)
+  const eps0 = noise(shape, rng, tStart); // kept for every re-noising (§1.2)
   let z = tf.tidy(() => scheduler.addNoise(xModel, eps0, tStart)) as tf.Tensor4D;
   let x0hat: tf.Tensor4D | null = null;
 
@@ -206,7 +226,7 @@ export async function thor(model: ThorDenoiser, image: tf.Tensor4D, options: Tho
 
   try {
     for (let t = tStart, index = 0; t >= 0; t--, index++) {
-      const stepNoise = t > 0 ? noise(shape, rng) : null;
+      const stepNoise = t > 0 ? noise(shape, rng, t) : null;
       const { prevSample, predOriginalSample } = tf.tidy(() => {
         const eps = model.apply(z, [t]);
         const out = scheduler.step(eps, t, z, stepNoise ? { noise: stepNoise } : {});
