@@ -119,11 +119,21 @@ describe('threshold searches', () => {
     expect(r10.evaluations).toHaveLength(20);
   });
 
-  it('coarse-to-fine sweep finds the oracle optimum of the fixture map', () => {
-    const map = readNpy(new URL('dice_map_24x24x16_f32.npy', dir)).data as Float32Array;
-    const mask = readNpy(new URL('dice_mask_24x24x16_u8.npy', dir)).data as Uint8Array;
-    const grid = bestDiceOverGrid(map, mask);
-    const rec = bestDiceRecursive(map, mask);
-    expect(rec.dice).toBeGreaterThanOrEqual(grid.dice - 1e-3);
+  it('Baur recursive sweep (hand-traced): refines once below the first non-increase', () => {
+    // map (2k+1)/20 = 0.05, 0.15, ..., 0.95; lesion = values > 0.55 (4 voxels).
+    const map = Array.from({ length: 10 }, (_, k) => (2 * k + 1) / 20);
+    const gt = map.map((v) => (v > 0.55 ? 1 : 0));
+    const r = bestDiceRecursive(map, gt, { granularity: 3 });
+    // Level 1 (step 0.1): Dice rises to 1 at t = 6·0.1 and first drops at t = 7·0.1 (3 voxels: 6/7),
+    // so level 2 (step 0.01) runs once on [5·0.1, 7·0.1): 0.5 + j·0.01 < 0.7000000000000001, i.e. 21
+    // thresholds (0.5 + 0.2 = 0.7 is below 7·0.1 in float64).
+    // Inside it Dice is flat (8/9) at j = 0..2, so at j = 2 level 3 would run, but granularity 3 stops it.
+    const level1 = Array.from({ length: 10 }, (_, i) => i * 0.1);
+    const level2 = Array.from({ length: 30 }, (_, j) => 0.5 + j * 0.01).filter((t) => t < 7 * 0.1);
+    expect(level2).toHaveLength(21);
+    expect(Array.from(r.thresholds)).toEqual([...level1, ...level2].sort((a, b) => a - b));
+    // the first maximum in threshold order: 0.5 + 5·0.01 (= 0.55, not > 0.55 for the value 0.55)
+    expect(r.threshold).toBe(0.5 + 5 * 0.01);
+    expect(r.dice).toBe(1);
   });
 });

@@ -225,34 +225,71 @@ export function bestDiceBisection(
 }
 
 /**
- * Coarse-to-fine threshold sweep in the spirit of Baur et al.'s `compute_dice_curve_recursive`
- * (`utils/Evaluation.py`): evaluate `granularity + 1` equally spaced thresholds on [min, max] of the
- * map, then zoom into the interval around the best one, `depth` times. Not bit-identical to the
- * upstream recursion (whose exact refinement rule is not reproduced); it is an oracle ⌈DSC⌉ search.
+ * Baur et al.'s recursive Dice sweep (`trainers/Metrics.py` `compute_dice_curve_recursive` /
+ * `compute_dice_score`, ported literally): thresholds t = start + i·10^−decimal on [0, 1) at
+ * decimal 1; at the first i ≥ 2 whose Dice is ≤ the previous one, recurse once into
+ * [t_{i−2}, t_i) with the next decimal, up to `granularity` (exclusive; Baur's evaluation uses 10,
+ * the function default is 5). All (threshold, Dice) pairs are sorted by threshold and the first
+ * maximum is returned (NumPy `argmax`: a NaN Dice, from two empty masks, wins, as upstream).
+ * The map is expected in [0, 1]. Each level costs one O(n log T) pass.
  */
 export function bestDiceRecursive(
   map: ArrayLike<number>,
   gt: ArrayLike<number>,
-  options: { granularity?: number; depth?: number } = {},
-): BestDice {
+  options: { granularity?: number } = {},
+): BestDice & { thresholds: Float64Array; scores: Float64Array } {
   checkSameLength('map', map, 'gt', gt);
-  const granularity = options.granularity ?? 10;
-  const depth = options.depth ?? 6;
-  let lo = Infinity;
-  let hi = -Infinity;
-  for (let i = 0; i < map.length; i++) {
-    if (map[i]! < lo) lo = map[i]!;
-    if (map[i]! > hi) hi = map[i]!;
+  if (map.length === 0) throw new MetricsArgumentError('map', 'empty input');
+  const granularity = options.granularity ?? 5;
+  const quiet = (ts: number[]): Float64Array => {
+    const c = diceCurve(map, gt, ts.length > 0 ? ts : [0]);
+    // plain Dice; 0/0 stays NaN without a warning per threshold
+    return Float64Array.from(ts, (_, k) => {
+      const den = c.predicted[k]! + c.truthCount;
+      return den === 0 ? NaN : (2 * c.intersection[k]!) / den;
+    });
+  };
+  const inner = (start: number, stop: number, decimal: number): { t: number[]; s: number[] } => {
+    const t: number[] = [];
+    const sc: number[] = [];
+    if (decimal === granularity) return { t, s: sc };
+    const step = 1.0 / 10.0 ** decimal;
+    const level: number[] = [];
+    for (let i = 0; start + i * step < stop; i++) level.push(start + i * step); // xfrange(start, stop, step)
+    const scores = quiet(level);
+    let hadRecursion = false;
+    for (let i = 0; i < level.length; i++) {
+      const score = scores[i]!;
+      // upstream compares with _scores[i - 1] of the growing list (the previous threshold until the
+      // single recursion has happened, which is the only time the comparison matters)
+      if (i >= 2 && score <= sc[i - 1]! && !hadRecursion) {
+        const sub = inner(t[i - 2]!, level[i]!, decimal + 1);
+        t.push(...sub.t);
+        sc.push(...sub.s);
+        hadRecursion = true;
+      }
+      sc.push(score);
+      t.push(level[i]!);
+    }
+    return { t, s: sc };
+  };
+  const { t, s } = inner(0, 1.0, 1);
+  // sorted(zip(threshs, scores)): by threshold, then by score
+  const order = t.map((_, i) => i).sort((a, b) => t[a]! - t[b]! || cmpPy(s[a]!, s[b]!));
+  const thresholds = Float64Array.from(order, (i) => t[i]!);
+  const scores = Float64Array.from(order, (i) => s[i]!);
+  let best = 0;
+  for (let i = 0; i < scores.length; i++) {
+    if (Number.isNaN(scores[i]!)) {
+      best = i;
+      break;
+    }
+    if (scores[i]! > scores[best]!) best = i;
   }
-  let best: BestDice = { dice: -Infinity, threshold: lo };
-  for (let d = 0; d < depth && hi > lo; d++) {
-    const grid = linspace(lo, hi, granularity + 1);
-    const r = bestDiceOverGrid(map, gt, grid);
-    if (r.dice > best.dice) best = { dice: r.dice, threshold: r.threshold };
-    const step = (hi - lo) / granularity;
-    lo = Math.max(lo, r.threshold - step);
-    hi = Math.min(hi, r.threshold + step);
-  }
-  if (best.dice === -Infinity) best = { dice: diceAtThreshold(map, gt, lo), threshold: lo };
-  return best;
+  return { dice: scores[best]!, threshold: thresholds[best]!, thresholds, scores };
+}
+
+// Python tuple ordering of floats for the tie-break (NaN compares as neither smaller nor larger).
+function cmpPy(a: number, b: number): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }

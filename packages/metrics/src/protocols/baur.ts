@@ -60,8 +60,13 @@ export interface BaurPooledOptions {
   validation?: readonly EvaluationCase[];
   /** A fixed external threshold (takes precedence over `validation`). */
   threshold?: number;
-  /** Oracle search: 'recursive' coarse-to-fine (default), 'grid' (`thresholds`), or 'bisection'. */
+  /**
+   * Oracle search: 'recursive' (default; Baur's `compute_dice_curve_recursive`, maps in [0, 1]),
+   * 'grid' (`thresholds`, default linspace(0, 1, 101)), or 'bisection' (Zimmerer, 10 steps).
+   */
   search?: 'recursive' | 'grid' | 'bisection';
+  /** Depth of the recursive sweep (decimals); Baur's `Evaluation.py` uses 10. Default 10. */
+  granularity?: number;
   thresholds?: ArrayLike<number>;
   /** Remove components of ≤ this many voxels after thresholding (default 7; `null` disables). */
   removeComponentsLe?: number | null;
@@ -81,7 +86,7 @@ function search(
     case 'bisection':
       return bestDiceBisection(map, gt);
     case 'recursive':
-      return bestDiceRecursive(map, gt);
+      return bestDiceRecursive(map, gt, { granularity: o.granularity ?? 10 });
     default:
       throw new MetricsArgumentError('options.search', `unknown search '${String(o.search)}'`);
   }
@@ -93,6 +98,7 @@ export function baurPooledProtocol(test: readonly EvaluationCase[], options: Bau
     'validation',
     'threshold',
     'search',
+    'granularity',
     'thresholds',
     'removeComponentsLe',
     'connectivity',

@@ -91,6 +91,12 @@ describe('README examples end to end on a phantom', () => {
       14,
     );
     expect(r.entries.find((e) => e.metric === 'lesion TP')!.value).toBe(2);
+    // Default oracle search: Baur's recursive sweep (granularity 10). Dice is flat on [0, 0.5), so the
+    // first maximum in threshold order is t = 0.
+    const rec = baurPooledProtocol(vols.map(prep));
+    const oracle = rec.entries.find((e) => e.metric === '⌈DSC⌉')!;
+    expect(oracle.threshold).toBe(0);
+    expect(oracle.value).toBeCloseTo(expectedDice, 14);
     expect(r.entries.find((e) => e.metric === 'lesion FN')!.value).toBe(0);
   });
 
