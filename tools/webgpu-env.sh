@@ -7,6 +7,10 @@
 #   cd packages/diffusion-core && ADX_TEST_BACKENDS=webgpu npx vitest run src/models   # parity suites on webgpu
 #   npm run bench -w @adx/diffusion-core                                             # includes webgpu
 #
+# or, sourcing it for you: `npm run test:webgpu -w @adx/diffusion-core [-- <test files>]`.
+# The whole diffusion-core suite takes ~8 min on SwiftShader (2 shared CPU cores); UNet parity
+# tests pass at the cpu/wasm tolerances, see the package's test notes for the known webgpu deviations.
+#
 # SwiftShader and a Vulkan loader come with Debian's `chromium` package
 # (/usr/lib/chromium/vk_swiftshader_icd.json, /usr/lib/chromium/libvulkan.so.1). If they are missing and
 # we are root with apt-get, they are installed (set ADX_WEBGPU_NO_INSTALL=1 to skip that).
