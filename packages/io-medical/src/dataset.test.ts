@@ -170,6 +170,21 @@ describe('phantom datasets through the real loaders', () => {
     expect(ts.length).toBe(train.length);
     expect(ts.every((s) => s.mask !== undefined)).toBe(true);
   });
+  it('atlas: the real nested ATLAS v2.0 tree is discovered', async () => {
+    const flat = buildPhantomDataset({ layout: 'atlas', subjects: 2, seed: 1, size: [12, 12, 4], montage: false });
+    const nested = new Map<string, Uint8Array>();
+    for (const [k, v] of flat) {
+      const [id, file] = k.split('/') as [string, string];
+      const real = file.replace(`${id}_`, `${id}_ses-1_space-MNI152NLin2009aSym_`);
+      nested.set(`ATLAS_2/Training/R001/${id}/ses-1/anat/${real}`, v);
+    }
+    const ds = await openVolumeDataset(memoryFileSource(nested), { layout: 'atlas' });
+    expect(ds.subjects).toEqual(['sub-r001s001', 'sub-r001s002']);
+    const s = await ds.loadSubject('sub-r001s002');
+    expect(s.raw.mask).toBeDefined();
+    expect(s.raw.brainMask).toBeDefined();
+    await expect(ds.loadSubject('sub-nope')).rejects.toThrowError(DatasetError);
+  });
   it('bad datasets raise DatasetError / IoArgumentError', async () => {
     const empty = memoryFileSource({});
     await expect(openVolumeDataset(empty, { layout: 'brats' })).rejects.toThrowError(DatasetError);

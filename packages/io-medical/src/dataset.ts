@@ -7,7 +7,8 @@
  * - `brats` : `<id>/<id>_{t1,t1ce,t2,flair,seg}.nii.gz` (BraTS 2020/2021 folders); skull-stripped, brain mask =
  *             nonzero voxels of the image unless `<id>/<id>_mask.nii.gz` exists; weak slice labels from `seg > 0`.
  * - `atlas` : `<id>/<id>_T1w.nii.gz`, `<id>/<id>_label-L_desc-T1lesion_mask.nii.gz` (ATLAS v2.0 naming), optional
- *             `<id>/<id>_desc-brain_mask.nii.gz`.
+ *             `<id>/<id>_desc-brain_mask.nii.gz`; the real nested ATLAS v2.0 tree
+ *             (`R001/sub-r001s001/ses-1/anat/sub-r001s001_ses-1_space-MNI152NLin2009aSym_T1w.nii.gz`) is found too.
  * - `mslub` : `{t1,t2,flair}/<id>_<seq>.nii.gz`, `seg/<id>_seg.nii.gz`, `mask/<id>_mask.nii.gz` (Behrendt's `Test/MSLUB`).
  * - `png-slices`: THOR's layout: `png/<name>.png`, optional `masks/<name>.png`, and `splits/<split>.csv` with a
  *             `filename` column (paths relative to the root) and optional `mask_filename`, `label`, `subject_id`,
@@ -106,21 +107,47 @@ export function layoutPaths(layout: VolumeLayout, id: string, sequence: string):
   }
 }
 
-async function discoverSubjects(source: FileSource, layout: VolumeLayout, sequence: string): Promise<string[]> {
-  const suffix = `_${sequence}.nii.gz`;
-  if (layout === 'ixi' || layout === 'mslub') {
-    const names = await source.listDir(sequence);
-    return names
-      .filter((n) => n.endsWith(suffix) || n.endsWith(`_${sequence}.nii`))
-      .map((n) => n.replace(/_[^_]+\.nii(\.gz)?$/, ''))
-      .sort();
-  }
-  const dirs = await source.listDir('');
+/** Finds files whose name ends with `suffix` up to `depth` folders below `dir` (relative paths, sorted). */
+async function walk(source: FileSource, dir: string, suffix: string, depth: number): Promise<string[]> {
   const out: string[] = [];
-  for (const d of dirs) {
-    if (await source.exists(layoutPaths(layout, d, sequence).image)) out.push(d);
+  for (const name of await source.listDir(dir)) {
+    const path = dir ? `${dir}/${name}` : name;
+    if (name.endsWith(suffix)) out.push(path);
+    else if (depth > 0 && !name.includes('.')) out.push(...(await walk(source, path, suffix, depth - 1)));
   }
   return out.sort();
+}
+
+async function discoverSubjects(
+  source: FileSource,
+  layout: VolumeLayout,
+  sequence: string,
+): Promise<Map<string, SubjectFiles>> {
+  const out = new Map<string, SubjectFiles>();
+  if (layout === 'ixi' || layout === 'mslub') {
+    const names = await source.listDir(sequence);
+    for (const n of names.filter((n) => n.endsWith(`_${sequence}.nii.gz`))) {
+      const id = n.replace(/_[^_]+\.nii\.gz$/, '');
+      out.set(id, layoutPaths(layout, id, sequence));
+    }
+  } else if (layout === 'atlas') {
+    // ATLAS v2.0 nests files as <site>/<sub>/ses-1/anat/<sub>_ses-1_space-..._T1w.nii.gz; accept up to 7 folder levels.
+    for (const image of await walk(source, '', '_T1w.nii.gz', 7)) {
+      const id = image.split('/').pop()!.split('_')[0]!;
+      const stem = image.slice(0, -'_T1w.nii.gz'.length);
+      out.set(id, {
+        image,
+        mask: `${stem}_label-L_desc-T1lesion_mask.nii.gz`,
+        brainMask: `${stem}_desc-brain_mask.nii.gz`,
+      });
+    }
+  } else {
+    for (const d of await source.listDir('')) {
+      const paths = layoutPaths(layout, d, sequence);
+      if (await source.exists(paths.image)) out.set(d, paths);
+    }
+  }
+  return new Map([...out.entries()].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
 export interface SplitFractions {
@@ -229,7 +256,8 @@ export async function openVolumeDataset(source: FileSource, options: VolumeDatas
       `${JSON.stringify(sequence)} is not part of the ${layout} layout (${LAYOUT_SEQUENCES[layout].join(', ')})`,
     );
   }
-  const subjects = await discoverSubjects(source, layout, sequence);
+  const found = await discoverSubjects(source, layout, sequence);
+  const subjects = [...found.keys()];
   if (subjects.length === 0) throw new DatasetError(layout, `no subjects found for sequence ${sequence}`);
   const splits = splitSubjects(subjects, options.split ?? { train: 0.7, val: 0.1, test: 0.2 }, options.seed ?? 0);
   const steps = options.preprocess ?? [];
@@ -238,7 +266,8 @@ export async function openVolumeDataset(source: FileSource, options: VolumeDatas
     readNifti(await source.readFile(path), { name: path }).volume;
 
   const loadSubject = async (subjectId: string): Promise<LoadedSubject> => {
-    const paths = layoutPaths(layout, subjectId, sequence);
+    const paths = found.get(subjectId);
+    if (!paths) throw new DatasetError(layout, `unknown subject ${JSON.stringify(subjectId)}`);
     if (!(await source.exists(paths.image)))
       throw new DatasetError(paths.image, `missing image of subject ${subjectId}`);
     const image = await readVol(paths.image);
