@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readJson, readNpy } from '@adx/test-utils';
-import { percentile, thresholdAtFpr, thresholdAtMeanImageFpr, thresholdOtsu } from './thresholds.js';
+import { percentile, thresholdAtFpr, thresholdAtMeanImageFpr, thresholdAtRocFpr, thresholdOtsu } from './thresholds.js';
 
 const ops = new URL('../../test-fixtures/ops/', import.meta.url);
 
@@ -36,6 +36,19 @@ describe('percentile (numpy linear) and FPR thresholds', () => {
     expect(thresholdAtFpr(healthy, 0.01)).toBeCloseTo(0.99, 12);
     expect(() => thresholdAtFpr(healthy, 2)).toThrow(/fpr/);
   });
+  it('ROC rule thresholds[argmax(fpr > f)] (Behrendt calc_thresh), incl. drop_intermediate', () => {
+    // 10 healthy voxels with scores 0.0 (x4), 0.5 (x3), 0.7, 0.8, 0.9: distinct descending thresholds
+    // 0.9 (fps 1), 0.8 (2), 0.7 (3), 0.5 (6), 0.0 (10). drop_intermediate keeps points whose second
+    // difference of fps is non-zero: 0.9 (end), 0.7 (steps 1 -> 3), 0.5 (3 -> 4), 0.0 (end).
+    const s = [0, 0, 0, 0, 0.5, 0.5, 0.5, 0.7, 0.8, 0.9];
+    const y = new Array(10).fill(0);
+    // fpr after the prepended point: [0, .1, .3, .6, 1] with thresholds [1.9, .9, .7, .5, 0]
+    expect(thresholdAtRocFpr(y, s, 0.05)).toBe(0.9);
+    expect(thresholdAtRocFpr(y, s, 0.1)).toBe(0.7); // fpr must exceed 0.1: 0.8 (fpr .2) was dropped
+    expect(thresholdAtRocFpr(y, s, 0.1, { dropIntermediate: false })).toBe(0.8);
+    expect(thresholdAtRocFpr(y, s, 1)).toBe(1.9); // argmax of all-False is 0
+  });
+
   it('THOR wrist rule: smallest grid value with mean image FPR <= 5 %', () => {
     // Two 100-px images with values k/100: fraction > th is (99 - floor(100 th)) / 100 at grid th = j/1000.
     const img = Array.from({ length: 100 }, (_, i) => i / 100);

@@ -5,6 +5,8 @@
  */
 import { MetricsArgumentError } from '../errors.js';
 import { checkFinite, linspace } from '../ndarray.js';
+import { rocCurve } from '../ranking/curves.js';
+import { collectWarnings } from '../warnings.js';
 
 /**
  * `skimage.filters.threshold_otsu(image, nbins=256)` (skimage 0.19.3) for float images: a
@@ -120,6 +122,33 @@ export function percentile(values: ArrayLike<number>, q: number | readonly numbe
 export function thresholdAtFpr(healthyScores: ArrayLike<number>, fpr: number): number {
   if (!(fpr >= 0 && fpr <= 1)) throw new MetricsArgumentError('fpr', `must be in [0, 1], got ${fpr}`);
   return percentile(healthyScores, 100 * (1 - fpr));
+}
+
+/**
+ * The ROC-based FPR threshold of Behrendt's `utils_eval.py` (`calc_thresh`):
+ * `thresholds[argmax(fpr > target)]` of `sklearn.metrics.roc_curve(labels, scores)` (default
+ * `drop_intermediate=True`, which can drop the points between equal fps steps; replicated). With
+ * healthy data only, pass all-zero labels. If no point exceeds the target, NumPy's `argmax` gives
+ * index 0, i.e. `max(score) + 1`.
+ */
+export function thresholdAtRocFpr(
+  yTrue: ArrayLike<number>,
+  yScore: ArrayLike<number>,
+  fpr: number,
+  options: { dropIntermediate?: boolean } = {},
+): number {
+  if (!(fpr >= 0 && fpr <= 1)) throw new MetricsArgumentError('fpr', `must be in [0, 1], got ${fpr}`);
+  const roc = collectWarnings(() =>
+    rocCurve(yTrue, yScore, { dropIntermediate: options.dropIntermediate ?? true }),
+  ).result;
+  let idx = 0;
+  for (let i = 0; i < roc.fpr.length; i++) {
+    if (roc.fpr[i]! > fpr) {
+      idx = i;
+      break;
+    }
+  }
+  return roc.thresholds[idx]!;
 }
 
 /**

@@ -13,7 +13,7 @@
 import { MetricsArgumentError, checkOptionKeys } from '../errors.js';
 import { checkSameShape, nanMeanStd, type NdArray } from '../ndarray.js';
 import { bestDiceBisection } from '../dice/dice.js';
-import { thresholdAtFpr } from '../dice/thresholds.js';
+import { thresholdAtFpr, thresholdAtRocFpr } from '../dice/thresholds.js';
 import { rankingMetrics } from '../ranking/curves.js';
 import { medianFilter } from '../ops/filters.js';
 import { removeSmallComponents } from '../ops/label.js';
@@ -68,6 +68,12 @@ export interface BehrendtOptions {
   threshold?: number;
   /** Healthy validation volumes (IXI): thresholds at 1 / 5 / 10 % voxel FPR (logged only). */
   healthyValidation?: readonly EvaluationCase[];
+  /**
+   * How the FPR thresholds are found: 'percentile' (default; the (1 − f) quantile of the pooled
+   * healthy voxels, {@link thresholdAtFpr}) or 'roc' (`thresholds[argmax(fpr > f)]` of sklearn's
+   * `roc_curve`, as `calc_thresh` in Behrendt's `utils_eval.py`, {@link thresholdAtRocFpr}).
+   */
+  fprRule?: 'percentile' | 'roc';
   /** Bisection steps. Default 10. */
   steps?: number;
   /** Remove components ≤ this size after thresholding. Default 7; null disables. */
@@ -103,6 +109,7 @@ export function behrendtPerVolumeProtocol(
     'validation',
     'threshold',
     'healthyValidation',
+    'fprRule',
     'steps',
     'removeComponentsLe',
     'sliceAxis',
@@ -227,8 +234,10 @@ export function behrendtPerVolumeProtocol(
   };
   if (options.healthyValidation) {
     checkCases('options.healthyValidation', options.healthyValidation);
-    const h = pool(options.healthyValidation).map;
-    const t = { t1p: thresholdAtFpr(h, 0.01), t5p: thresholdAtFpr(h, 0.05), t10p: thresholdAtFpr(h, 0.1) };
+    const h = pool(options.healthyValidation);
+    const at = (f: number) =>
+      options.fprRule === 'roc' ? thresholdAtRocFpr(h.gt, h.map, f) : thresholdAtFpr(h.map, f);
+    const t = { t1p: at(0.01), t5p: at(0.05), t10p: at(0.1) };
     details.healthyFprThresholds = t;
     for (const [name, value] of Object.entries(t)) {
       entries.push({
