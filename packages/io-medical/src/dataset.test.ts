@@ -170,6 +170,17 @@ describe('phantom datasets through the real loaders', () => {
     expect(ts.length).toBe(train.length);
     expect(ts.every((s) => s.mask !== undefined)).toBe(true);
   });
+  it('ixi: the flat IXI download naming is recognised', async () => {
+    const files = buildPhantomDataset({ layout: 'ixi', subjects: 2, seed: 1, size: [12, 12, 4], montage: false });
+    const flat = new Map<string, Uint8Array>();
+    for (const [k, v] of files)
+      if (k.startsWith('t2/')) flat.set(k.replace(/^t2\/(.*)_t2\.nii\.gz$/, '$1-T2.nii.gz'), v);
+    const ds = await openVolumeDataset(memoryFileSource(flat), { layout: 'ixi', sequence: 't2' });
+    expect(ds.subjects).toEqual(['IXI001-Phantom-1000', 'IXI002-Phantom-1001']);
+    const s = await ds.loadSubject(ds.subjects[0]!);
+    expect(s.raw.brainMask).toBeUndefined();
+    expect(s.label).toBe(0);
+  });
   it('atlas: the real nested ATLAS v2.0 tree is discovered', async () => {
     const flat = buildPhantomDataset({ layout: 'atlas', subjects: 2, seed: 1, size: [12, 12, 4], montage: false });
     const nested = new Map<string, Uint8Array>();

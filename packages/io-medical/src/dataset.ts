@@ -4,6 +4,7 @@
  *
  * Layouts (paths relative to the dataset root):
  * - `ixi`   : `{t1,t2}/<id>_<seq>.nii.gz`, `mask/<id>_mask.nii.gz` (Behrendt et al.'s preprocessed `Train/ixi`); healthy.
+ *             The flat IXI download (`IXI002-Guys-0828-T2.nii.gz`, no masks) is recognised too.
  * - `brats` : `<id>/<id>_{t1,t1ce,t2,flair,seg}.nii.gz` (BraTS 2020/2021 folders); skull-stripped, brain mask =
  *             nonzero voxels of the image unless `<id>/<id>_mask.nii.gz` exists; weak slice labels from `seg > 0`.
  * - `atlas` : `<id>/<id>_T1w.nii.gz`, `<id>/<id>_label-L_desc-T1lesion_mask.nii.gz` (ATLAS v2.0 naming), optional
@@ -129,6 +130,14 @@ async function discoverSubjects(
     for (const n of names.filter((n) => n.endsWith(`_${sequence}.nii.gz`))) {
       const id = n.replace(/_[^_]+\.nii\.gz$/, '');
       out.set(id, layoutPaths(layout, id, sequence));
+    }
+    if (layout === 'ixi' && out.size === 0) {
+      // the IXI download itself: one flat folder of IXI<nnn>-<site>-<id>-<T1|T2|PD>.nii.gz (no brain masks)
+      const suffix = `-${sequence.toUpperCase()}.nii.gz`;
+      for (const n of (await source.listDir('')).filter((n) => n.startsWith('IXI') && n.endsWith(suffix))) {
+        const id = n.slice(0, -suffix.length);
+        out.set(id, { image: n, brainMask: `mask/${id}_mask.nii.gz` });
+      }
     }
   } else if (layout === 'atlas') {
     // ATLAS v2.0 nests files as <site>/<sub>/ses-1/anat/<sub>_ses-1_space-..._T1w.nii.gz; accept up to 7 folder levels.
