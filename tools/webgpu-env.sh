@@ -8,8 +8,10 @@
 #   npm run bench -w @adx/diffusion-core                                             # includes webgpu
 #
 # or, sourcing it for you: `npm run test:webgpu -w @adx/diffusion-core [-- <test files>]`.
-# The whole diffusion-core suite takes ~8 min on SwiftShader (2 shared CPU cores); UNet parity
-# tests pass at the cpu/wasm tolerances, see the package's test notes for the known webgpu deviations.
+# The whole diffusion-core suite takes ~8 min on SwiftShader (2 shared CPU cores). All network
+# parity fixtures pass at the cpu/wasm tolerances; known webgpu deviations: WGSL sin/cos of large
+# arguments (timestep embedding, ~2e-4 vs 2e-6 expected) and 6e-6 instead of 1e-6 in a
+# broadcast-vs-per-sample self-consistency check.
 #
 # SwiftShader and a Vulkan loader come with Debian's `chromium` package
 # (/usr/lib/chromium/vk_swiftshader_icd.json, /usr/lib/chromium/libvulkan.so.1). If they are missing and

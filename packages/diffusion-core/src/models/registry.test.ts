@@ -159,6 +159,8 @@ describe('convertTorchCheckpoint', () => {
       const { model, report } = convertTorchCheckpoint(bytes, resnet18Config, { ...opts, source: label });
       expect(report.missing).toEqual([]);
       expect(report.ignored.every((k) => k.endsWith('num_batches_tracked'))).toBe(true);
+      const nbt = readSafetensors(st).tensors.get('layer3.0.bn1.num_batches_tracked')!.data as BigInt64Array;
+      expect((model as ResNetEncoder).numBatchesTracked().get('layer3.0.bn1.num_batches_tracked')).toBe(Number(nbt[0]));
       await expectNoLeaks(async () => {
         const x = nhwc(io.tensors.get('x')!);
         const y = (model as ResNetEncoder).forward(x);

@@ -110,6 +110,7 @@ export function convertTorchCheckpoint(
       ignore: torchKeysToIgnore(model),
       source,
     });
+    if (model instanceof ResNetEncoder && stateDict instanceof Map) model.setNumBatchesTracked(stateDict);
     return { model, report };
   } catch (e) {
     model.dispose();
