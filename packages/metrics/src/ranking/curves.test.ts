@@ -122,6 +122,17 @@ describe('histogram ranking', () => {
     const h = new HistogramRanking({ bins: 100, range: [-0.005, 0.995] }).update(c.y_true, c.y_score);
     expect(Math.abs(h.rocAuc() - c.roc_auc_score.value!)).toBeLessThanOrEqual(1e-12);
     expect(Math.abs(h.averagePrecision() - c.average_precision_score.value)).toBeLessThanOrEqual(1e-12);
+    // streaming in two halves and merging gives the same counts
+    const a = new HistogramRanking({ bins: 100, range: [-0.005, 0.995] }).update(
+      c.y_true.slice(0, 50),
+      c.y_score.slice(0, 50),
+    );
+    const b = new HistogramRanking({ bins: 100, range: [-0.005, 0.995] }).update(
+      c.y_true.slice(50),
+      c.y_score.slice(50),
+    );
+    expect(a.merge(b).averagePrecision()).toBe(h.averagePrecision());
+    expect(() => a.merge(new HistogramRanking({ bins: 10 }))).toThrow(/differ/);
   });
 });
 

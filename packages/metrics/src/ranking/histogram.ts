@@ -60,6 +60,19 @@ export class HistogramRanking {
     return this;
   }
 
+  /** Adds another accumulator's counts (same bins and range), e.g. from a parallel worker. */
+  merge(other: HistogramRanking): this {
+    if (other.bins !== this.bins || other.low !== this.low || other.high !== this.high) {
+      throw new MetricsArgumentError('other', 'histograms differ in bins or range');
+    }
+    for (let b = 0; b < this.bins; b++) {
+      this.pos[b] = this.pos[b]! + other.pos[b]!;
+      this.neg[b] = this.neg[b]! + other.neg[b]!;
+    }
+    this.clamped += other.clamped;
+    return this;
+  }
+
   /** Number of samples so far that fell outside `[low, high]` and were clamped. */
   get clampedCount(): number {
     return this.clamped;
