@@ -7,6 +7,7 @@ import {
   extractSlice,
   extractSlices,
   mapToOriginal,
+  PAPER_PIPELINES,
   percentile,
   percentileNormalize,
   prepareSlice,
@@ -102,6 +103,24 @@ describe('geometry', () => {
     expect(sameGeometry(back, v)).toBe(true);
     expect(voxel(back, [4, 3, 2])).toBeCloseTo(4 + 6 + 6, 4);
   });
+  it('cubic B-spline on a 1-D step matches the exact spline (tridiagonal solve with mirror ends)', () => {
+    const n = 20;
+    const v = createVolume({ data: new Float32Array(n).map((_, i) => (i >= 10 ? 1 : 0)), shape: [n, 1, 1] });
+    const half = {
+      shape: [2 * n - 1, 1, 1],
+      affine: [
+        [0.5, 0, 0, 0],
+        [0, 1, 0, 0],
+        [0, 0, 1, 0],
+        [0, 0, 0, 1],
+      ],
+    };
+    const r = resampleToReference(v, half, { interpolation: 'bspline' });
+    // reference: numpy.linalg.solve of (c[k-1] + 4 c[k] + c[k+1]) / 6 = s[k] with c[-1] = c[1], c[n] = c[n-2],
+    // evaluated at x = 7.5, 8, …, 11.5
+    const expected = [0.0269, 0.0, -0.1005, 0.0, 0.5, 1.0, 1.1005, 1.0, 0.9731];
+    expected.forEach((e, m) => expect(r.data[15 + m]!).toBeCloseTo(e, 4));
+  });
   it('cubic B-spline: interpolates the samples exactly and beats linear on a smooth signal', () => {
     const f = (x: number, y: number, z: number) => Math.sin(0.5 * x) + Math.cos(0.4 * y) * 0.5 + 0.1 * z;
     const v = ramp([24, 12, 6], f); // x: longer than the prefilter horizon (truncated init), y/z: exact mirror init
@@ -155,6 +174,23 @@ describe('geometry', () => {
 });
 
 describe('declared pipeline and mapping back', () => {
+  it("Behrendt et al.'s load-time pipeline gives 96×96×50 at 2 mm in [0, 1]", () => {
+    const image = ramp([40, 44, 30], (i, j, k) =>
+      i > 4 && i < 36 && j > 4 && j < 40 && k > 2 && k < 28 ? 100 + i + j + k : 0,
+    );
+    const p = preprocessSubject({ image, brainMask: brainMaskFromNonzero(image) }, PAPER_PIPELINES.behrendt);
+    expect(p.image.shape).toEqual([96, 96, 50]);
+    expect(p.image.spacing).toEqual([2, 2, 2]);
+    expect(p.brainMask!.shape).toEqual([96, 96, 50]);
+    const inBrain = p.image.data.filter((_, i) => p.brainMask!.data[i]! > 0);
+    // cubic B-splines overshoot at the hard brain edge (≈ 10 % per axis on a step), as SimpleITK's do
+    expect(Math.max(...inBrain)).toBeLessThanOrEqual(1.35);
+    expect(Math.min(...inBrain)).toBeGreaterThanOrEqual(-0.35);
+    const centre = p.image.data[48 + 96 * (48 + 96 * 25)]!;
+    expect(centre).toBeGreaterThan(0.2);
+    expect(centre).toBeLessThan(0.8);
+    expect(mapToOriginal(p.image, p).shape).toEqual([40, 44, 30]);
+  });
   it('canonical → resample → crop/pad → percentile, and mapToOriginal returns to the original grid', () => {
     const lps = [
       [-2, 0, 0, 30],

@@ -607,3 +607,21 @@ export function mapToOriginal(
 ): Volume<Float32Array> {
   return resampleToReference(map, subject.original, { interpolation, fill: 0 });
 }
+
+/**
+ * Declared volume pipelines of the papers.
+ * - `behrendt`: the load-time steps of Behrendt et al. (cDDPM / pDDPM, `conditioned.md` §3.3) on their offline
+ *   preprocessed data (1 mm, registered to SRI24, skull-stripped): torchio `CropOrPad((192, 192, 100))`,
+ *   `RescaleIntensity((0, 1), percentiles=(1, 99), masking_method='mask')`, `Resample(2)` with B-spline for images
+ *   → 96×96×50. The curvature-flow denoising that precedes them is not implemented.
+ */
+export const PAPER_PIPELINES: Record<'behrendt', PreprocessStep[]> = {
+  behrendt: [
+    { op: 'cropOrPad', shape: [192, 192, 100] },
+    { op: 'percentile', lower: 1, upper: 99, outMin: 0, outMax: 1 },
+    { op: 'resample', spacing: [2, 2, 2], interpolation: 'bspline' },
+  ],
+};
+
+/** THOR's 2-D step (`thor.md`): pad to a square with the image minimum, bilinear resize to 128×128. */
+export const THOR_SLICE_RESIZE = { size: 128, padToSquare: true } as const;
