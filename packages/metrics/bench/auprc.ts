@@ -3,14 +3,26 @@
  * histogram variant. Run with `npm run bench` (or `npx tsx bench/auprc.ts [n]`).
  *
  * Data: a synthetic pooled anomaly map, float32 scores clipped to [0, 1] with ~2 % lesion pixels
- * (lesion pixels score higher on average), drawn from `SeededRNG` (seed 2024). Timings are wall
+ * (lesion pixels score higher on average), drawn from a seeded xorshift32 + Box–Muller generator (seed 2024). Timings are wall
  * time of single calls on one thread after one warm-up call.
  */
-import { SeededRNG } from '@adx/diffusion-core';
 import { HistogramRanking, averagePrecisionScore, rankingMetrics, rocAucScore } from '../src/index.js';
 
 const n = Number(process.argv[2] ?? 1e7);
-const rng = new SeededRNG(2024);
+// Self-contained seeded generator (metrics has no dependency on diffusion-core).
+let state = 2024;
+const next = () => {
+  state ^= state << 13;
+  state >>>= 0;
+  state ^= state >>> 17;
+  state ^= state << 5;
+  state >>>= 0;
+  return state / 4294967296;
+};
+const rng = {
+  uniform: next,
+  normal: () => Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next()),
+};
 const yTrue = new Uint8Array(n);
 const yScore = new Float32Array(n);
 for (let i = 0; i < n; i++) {
