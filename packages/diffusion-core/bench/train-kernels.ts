@@ -3,8 +3,9 @@
  *   npx tsx bench/train-kernels.ts [--quick]
  *
  * 1. GFLOP/s of the conv filter gradient (Conv2DBackpropFilter, 2·B·OH·OW·KH·KW·Ci·Co FLOP) for
- *    UNet-typical shapes: wasm (ADX im2col-transposed + NN GEMM), wasm with the naive im2col +
- *    transposed GEMM orientation (the earlier prototype), and the cpu backend's own kernel.
+ *    UNet-typical shapes: the registered wasm kernel (convolution over the batch dimension), the
+ *    im2col + NN-GEMM alternative, the naive im2col + transposed-GEMM orientation (the earlier
+ *    prototype), and the cpu backend's own kernel.
  * 2. The forward conv2d GFLOP/s on wasm for reference.
  * 3. Training step / forward time ratio and ms per step of a small conv stack on wasm and cpu.
  * Timings are wall-clock medians; numbers from a shared machine are noisy.
@@ -12,18 +13,19 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
-import { registerTrainingGradients, registerWasmTrainingKernels, conv2dFilterGradient } from '../src/training/index.js';
+import {
+  registerTrainingGradients,
+  registerWasmTrainingKernels,
+  unregisterWasmTrainingKernels,
+  conv2dFilterGradient,
+} from '../src/training/index.js';
 
 tf.env().set('IS_TEST', true); // no "install tfjs-node" banner
 registerTrainingGradients();
 registerWasmTrainingKernels();
 const quick = process.argv.includes('--quick');
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.floor(s.length / 2)]!;
-}
-
+/** Best (minimum) wall time of `reps` runs after one warm-up: the least disturbed by other load. */
 async function time(f: () => tf.Tensor | tf.Tensor[], reps: number): Promise<number> {
   const once = async (): Promise<number> => {
     const t0 = performance.now();
@@ -37,7 +39,7 @@ async function time(f: () => tf.Tensor | tf.Tensor[], reps: number): Promise<num
   await once();
   const ts: number[] = [];
   for (let i = 0; i < reps; i++) ts.push(await once());
-  return median(ts);
+  return Math.min(...ts);
 }
 
 /** The prototype orientation: im2col in NHWC order, then Pᵀ·dy with transposeA (slow wasm path). */
@@ -77,13 +79,20 @@ async function benchFilterGrad(): Promise<void> {
     [4, 16, 64, 64, 3],
     [4, 16, 128, 128, 3],
     [4, 64, 32, 32, 1],
+    [1, 16, 64, 64, 3],
   ];
-  console.log('\nConv2DBackpropFilter, stride 1, pad same; GFLOP/s (median ms)');
-  console.log('shape [B,H,W,Ci]->Co, KxK        | wasm ADX        | wasm naive TN   | cpu kernel      | wasm fwd conv');
-  for (const [B, S, Ci, Co, K] of quick ? shapes.slice(2, 3) : shapes) {
+  console.log('\nConv2DBackpropFilter, stride 1, pad same; GFLOP/s (best ms); cpu only where it takes < ~10 s');
+  console.log(
+    'shape [B,H,W,Ci]->Co, KxK        | wasm conv/batch | wasm im2col NN  | wasm naive TN   | cpu kernel      | wasm fwd conv',
+  );
+  for (const [B, S, Ci, Co, K] of quick ? shapes.slice(-1) : shapes) {
     const flop = 2 * B * S * S * K * K * Ci * Co;
     const row: string[] = [];
-    for (const variant of ['wasm', 'naive', 'cpu', 'fwd'] as const) {
+    for (const variant of ['wasm', 'im2col', 'naive', 'cpu', 'fwd'] as const) {
+      if (variant === 'cpu' && flop > 2e8) {
+        row.push('      —        ');
+        continue;
+      }
       await tf.setBackend(variant === 'cpu' ? 'cpu' : 'wasm');
       await tf.ready();
       const x = tf.randomNormal([B, S, S, Ci]) as tf.Tensor4D;
@@ -94,15 +103,55 @@ async function benchFilterGrad(): Promise<void> {
       const ms =
         variant === 'fwd'
           ? await time(() => tf.conv2d(x, w, 1, 'same'), reps)
-          : variant === 'naive'
-            ? await time(() => naiveFilterGrad(x, dy, K, pad), reps)
-            : variant === 'wasm'
-              ? await time(() => conv2dFilterGradient(x, dy, [K, K, Ci, Co], 1, 'same'), reps)
-              : await time(() => filterKernel(x, dy, [K, K, Ci, Co]), reps);
+          : variant === 'im2col'
+            ? await time(
+                () => conv2dFilterGradient(x, dy, [K, K, Ci, Co], 1, 'same', 'NHWC', undefined, 'im2col'),
+                reps,
+              )
+            : variant === 'naive'
+              ? await time(() => naiveFilterGrad(x, dy, K, pad), reps)
+              : await time(() => filterKernel(x, dy, [K, K, Ci, Co]), reps); // registered kernel of wasm / cpu
       row.push(`${(flop / ms / 1e6).toFixed(1).padStart(6)} (${ms.toFixed(1).padStart(6)})`);
       tf.dispose([x, dy, w]);
     }
     console.log(`[${B},${S},${S},${Ci}]->${Co}, ${K}x${K}`.padEnd(32), '|', row.join(' | '));
+  }
+}
+
+async function benchInputGrad(): Promise<void> {
+  console.log(
+    '\nConv2DBackpropInput on wasm, 3x3 stride 1 / 2; GFLOP/s (best ms): ADX (XNNPACK conv) vs wasm original',
+  );
+  const shapes: [number, number, number, number, number][] = [
+    [4, 64, 32, 32, 1],
+    [4, 32, 64, 64, 1],
+    [4, 64, 32, 32, 2],
+  ];
+  await tf.setBackend('wasm');
+  await tf.ready();
+  for (const [B, S, Ci, Co, s] of quick ? shapes.slice(1, 2) : shapes) {
+    const OS = S / s;
+    const flop = 2 * B * OS * OS * 9 * Ci * Co;
+    const dy = tf.randomNormal([B, OS, OS, Co]);
+    const w = tf.randomNormal([3, 3, Ci, Co]);
+    const run = (): tf.Tensor =>
+      tf
+        .engine()
+        .runKernel(
+          'Conv2DBackpropInput',
+          { dy, filter: w },
+          { strides: s, pad: 'same', dataFormat: 'NHWC', inputShape: [B, S, S, Ci] },
+        ) as tf.Tensor;
+    const reps = quick ? 3 : 5;
+    const ours = await time(run, reps);
+    unregisterWasmTrainingKernels();
+    const orig = await time(run, reps);
+    registerWasmTrainingKernels();
+    const f = (ms: number): string => `${(flop / ms / 1e6).toFixed(1)} (${ms.toFixed(1)} ms)`;
+    console.log(
+      `dy [${B},${OS},${OS},${Co}] -> x [${B},${S},${S},${Ci}], stride ${s}: ADX ${f(ours)}, wasm original ${f(orig)}`,
+    );
+    tf.dispose([dy, w]);
   }
 }
 
@@ -135,7 +184,7 @@ function makeStack(C: number): { vars: tf.Variable[]; forward: (x: tf.Tensor4D) 
 
 async function benchStep(): Promise<void> {
   const B = 4;
-  const S = quick ? 32 : 64;
+  const S = 32;
   const C = 32;
   console.log(`\nSmall conv stack (B=${B}, ${S}x${S}x1, C=${C}): forward ms, train step (fwd+bwd) ms, ratio, images/s`);
   for (const backend of ['wasm', 'cpu'] as const) {
@@ -164,4 +213,5 @@ async function benchStep(): Promise<void> {
 }
 
 await benchFilterGrad();
+await benchInputGrad();
 await benchStep();

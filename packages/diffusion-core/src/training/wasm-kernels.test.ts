@@ -391,6 +391,30 @@ describe('wasm training kernels: gradient checks against the cpu backend', () =>
     }
   });
 
+  it("the 'im2col' GEMM variant agrees with the default conv-over-batch filter gradient", async () => {
+    await setTestBackend('wasm');
+    const rng = new SeededRNG(9);
+    const configs: [number[], number[], number | [number, number], 'same' | 'valid' | number][] = [
+      [[2, 8, 8, 3], [3, 3, 3, 4], 1, 'same'],
+      [[2, 9, 9, 3], [3, 3, 3, 4], 2, 1],
+      [[1, 16, 16, 2], [7, 7, 2, 3], 2, 3],
+      [[2, 9, 7, 3], [3, 2, 3, 2], [2, 1], 'valid'],
+    ];
+    for (const [xs, fs, s, p] of configs) {
+      const x = rng.randn(xs) as tf.Tensor4D;
+      const w = fs as [number, number, number, number];
+      const outShape = tf.conv2d(x, tf.zeros(w) as tf.Tensor4D, s, p).shape;
+      const dy = rng.randn(outShape) as tf.Tensor4D;
+      const a = conv2dFilterGradient(x, dy, w, s, p);
+      const b = conv2dFilterGradient(x, dy, w, s, p, 'NHWC', undefined, 'im2col');
+      const av = await a.data();
+      const bv = await b.data();
+      const scale = Math.max(...Array.from(av, Math.abs));
+      for (let i = 0; i < av.length; i++) expect(Math.abs(av[i]! - bv[i]!) / scale).toBeLessThanOrEqual(1e-5);
+      tf.dispose([x, dy, a, b]);
+    }
+  });
+
   it('registration is idempotent and reversible', async () => {
     expect(registerWasmTrainingKernels()).toEqual([]);
     for (const k of WASM_TRAINING_KERNELS) expect(tf.getKernel(k, 'wasm')).toBeDefined();

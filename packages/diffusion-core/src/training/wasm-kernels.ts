@@ -49,13 +49,71 @@ function runWithOps(args: KernelArgs, names: string[], f: (inputs: tf.Tensor[]) 
 type Pad = 'valid' | 'same' | number | [[number, number], [number, number], [number, number], [number, number]];
 
 /**
- * dW[kh, kw, ci, co] = Σ_{b, oh, ow} x[b, oh·s + kh − padTop, ow·s + kw − padLeft, ci] · dy[b, oh, ow, co]
- * (the filter gradient of tf.conv2d, tfjs-backend-cpu Conv2DBackpropFilter.ts), computed as one GEMM.
+ * Filter gradient of tf.conv2d (Conv2DBackpropFilter; tfjs-backend-cpu Conv2DBackpropFilter.ts):
+ *   dW[kh, kw, ci, co] = Σ_{b, oh, ow} x[b, oh·s + kh − padTop, ow·s + kw − padLeft, ci] · dy[b, oh, ow, co].
  *
- * Performance notes (measured with bench/train-kernels.ts): the wasm GEMM (XNNPACK) is fast only
- * without transpose flags (~40 GFLOP/s vs ~3.5 with any transpose); the wasm Slice kernel copies
- * row by row in JS, so many narrow slices are slow. The im2col matrix is therefore built in the
- * transposed layout the GEMM wants, from few wide slices ("shifted flat views"):
+ * Two implementations on the wasm backend's fast kernels (compare with bench/train-kernels.ts):
+ * - `'conv'` (default, fastest measured): the sum is itself a convolution over the batch
+ *   dimension — input xᵀ[ci, h, w, b] (batch as channels, channels as batch), filter
+ *   dyᵀ[oh, ow, b, co], dilation = the forward stride, output [ci, kh, kw, co] — so XNNPACK's
+ *   convolution computes it directly, without im2col copies;
+ * - `'im2col'`: an explicit im2col matrix Pᵀ and one GEMM, see {@link conv2dFilterGradientIm2col}.
+ */
+export function conv2dFilterGradient(
+  x: tf.Tensor4D,
+  dy: tf.Tensor4D,
+  filterShape: [number, number, number, number],
+  strides: number | [number, number],
+  pad: Pad,
+  dataFormat: 'NHWC' | 'NCHW' = 'NHWC',
+  dimRoundingMode?: 'floor' | 'round' | 'ceil',
+  method: 'conv' | 'im2col' = 'conv',
+): tf.Tensor4D {
+  if (method === 'im2col')
+    return conv2dFilterGradientIm2col(x, dy, filterShape, strides, pad, dataFormat, dimRoundingMode);
+  return tf.tidy(() => {
+    const xNhwc = dataFormat === 'NCHW' ? tf.transpose(x, [0, 2, 3, 1]) : x;
+    const dyNhwc = dataFormat === 'NCHW' ? tf.transpose(dy, [0, 2, 3, 1]) : dy;
+    const info = tf.backend_util.computeConv2DInfo(
+      xNhwc.shape,
+      filterShape,
+      strides,
+      1,
+      pad,
+      dimRoundingMode,
+      false,
+      'channelsLast',
+    );
+    const [B, H, W, Ci] = xNhwc.shape;
+    const { outHeight: OH, outWidth: OW, strideHeight: sh, strideWidth: sw } = info;
+    const [KH, KW] = filterShape;
+    const { top, left } = info.padInfo;
+    // Rows read: top-padded x rows 0 … KH − 1 + (OH − 1)·sh; pad or crop the far side to exactly that.
+    const needH = KH + (OH - 1) * sh;
+    const needW = KW + (OW - 1) * sw;
+    const cropH = Math.min(H, needH - top);
+    const cropW = Math.min(W, needW - left);
+    let xc: tf.Tensor4D = cropH < H || cropW < W ? tf.slice(xNhwc, [0, 0, 0, 0], [B, cropH, cropW, Ci]) : xNhwc;
+    if (top > 0 || left > 0 || needH > top + cropH || needW > left + cropW) {
+      xc = tf.pad(xc, [
+        [0, 0],
+        [top, needH - top - cropH],
+        [left, needW - left - cropW],
+        [0, 0],
+      ]);
+    }
+    const xT = tf.transpose(xc, [3, 1, 2, 0]); // [Ci, needH, needW, B]
+    const dyT = tf.transpose(dyNhwc, [1, 2, 0, 3]); // [OH, OW, B, Co]
+    const g = tf.conv2d(xT, dyT, 1, 'valid', 'NHWC', [sh, sw]); // [Ci, KH, KW, Co]
+    return tf.transpose(g, [1, 2, 0, 3]);
+  });
+}
+
+/**
+ * {@link conv2dFilterGradient} as one GEMM. The wasm GEMM (XNNPACK) is fast only without transpose
+ * flags (measured ~40 GFLOP/s vs ~3.5 with any transpose), and the wasm Slice kernel copies row by
+ * row in JS, so the im2col matrix is built in the transposed layout the GEMM wants, from few wide
+ * slices ("shifted flat views"):
  *   1. xT = x as [Ci, B, H, W], zero-padded to [Ci, B, Hp, Wp] with Hp, Wp multiples of the stride;
  *   2. split into s×s stride phases [Ci, B, Hq, Wq] (Hq = Hp / s) and flatten each to [Ci, B·Hq·Wq];
  *   3. tap (kh, kw) is phase (kh mod s, kw mod s) shifted by (kh div s)·Wq + (kw div s) along the
@@ -65,7 +123,7 @@ type Pad = 'valid' | 'same' | number | [[number, number], [number, number], [num
  *   5. dW'[(ci, kh, kw), co] = Pᵀ · dyq (plain NN GEMM), permuted to [KH, KW, Ci, Co].
  * The padding positions cost (Hq·Wq)/(OH·OW) extra FLOP (≈1.1–1.3 for UNet shapes).
  */
-export function conv2dFilterGradient(
+export function conv2dFilterGradientIm2col(
   x: tf.Tensor4D,
   dy: tf.Tensor4D,
   filterShape: [number, number, number, number],
@@ -559,6 +617,9 @@ export function unregisterWasmTrainingKernels(): void {
     const original = replaced.get(key(config));
     if (original) {
       tf.registerKernel(original);
+      // If the backend initialised while the original was unregistered, its setup never ran.
+      const backend = tf.findBackend(config.backendName);
+      if (backend && original.setupFunc) original.setupFunc(backend);
       replaced.delete(key(config));
     }
   }
