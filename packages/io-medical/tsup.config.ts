@@ -16,5 +16,10 @@ const esmOnlyExternalInEsm: Plugin = {
 
 export default adxPreset(
   { index: 'src/index.ts', node: 'src/node.ts' },
-  { noExternal: [ESM_ONLY], esbuildPlugins: [esmOnlyExternalInEsm] },
+  {
+    noExternal: [ESM_ONLY],
+    // the Node entry re-exports the core through the package's own name: keep it a runtime import
+    external: ['@adx/io-medical'],
+    esbuildPlugins: [esmOnlyExternalInEsm],
+  },
 );

@@ -5,16 +5,31 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import type { FileSource } from './dataset.js';
-import { readDicom, dicomSeriesToVolume, type DicomImage } from './dicom.js';
-import { FormatError } from './errors.js';
-import { readNifti, writeNifti, type NiftiImage, type ReadNiftiOptions, type WriteNiftiOptions } from './nifti.js';
-import { buildPhantomDataset, type PhantomDatasetOptions } from './phantom-dataset.js';
-import { readPng, writePng, type PngImage, type ReadPngOptions, type WritePngOptions } from './png.js';
-import type { Image2D } from './image2d.js';
-import type { Volume } from './volume.js';
+// The core is imported through the package's own public entry (not relative paths) so that the built Node entry
+// shares one copy of it with `@adx/io-medical`: error classes stay `instanceof`-compatible across both entries.
+import {
+  buildPhantomDataset,
+  dicomSeriesToVolume,
+  FormatError,
+  readDicom,
+  readNifti,
+  readPng,
+  writeNifti,
+  writePng,
+  type DicomImage,
+  type FileSource,
+  type Image2D,
+  type NiftiImage,
+  type PhantomDatasetOptions,
+  type PngImage,
+  type ReadNiftiOptions,
+  type ReadPngOptions,
+  type Volume,
+  type WriteNiftiOptions,
+  type WritePngOptions,
+} from '@adx/io-medical';
 
-export * from './index.js';
+export * from '@adx/io-medical';
 
 /** Writes bytes atomically: a temporary file in the same folder, then rename (readers never see a partial file). */
 export async function writeFileAtomic(path: string, bytes: Uint8Array | string): Promise<void> {
