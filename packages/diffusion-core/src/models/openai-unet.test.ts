@@ -3,6 +3,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { describeBackends, expectClose, expectNoLeaks } from '@adx/test-utils';
+import { SeededRNG } from '../random/rng.js';
 import { ArgumentError, ConfigError } from '../errors.js';
 import { loadStateDict } from '../weights/state-dict.js';
 import { EncoderUNetModel, UNetModel } from './openai-unet.js';
@@ -81,6 +82,20 @@ describe('guided-diffusion configs', () => {
     expect(() => UNetModel.fromConfig(missing)).toThrow(/modelChannels/);
     expect(() => EncoderUNetModel.fromConfig({ ...clsConfig, pool: 'spatial' })).toThrow(ConfigError);
     expect(() => EncoderUNetModel.fromConfig({ ...clsConfig, numHeadChannels: -1 })).toThrow(ConfigError);
+  });
+
+  it("EncoderUNetModel pool 'adaptive': zero-init 1×1 conv head (out.3) gives zero logits at init", async () => {
+    const m = EncoderUNetModel.fromConfig({ ...clsConfig, pool: 'adaptive', imageSize: 16 }, { seed: 2 });
+    expect([...m.namedParameters().keys()]).toContain('out.3.weight');
+    const x = new SeededRNG(1).randn([2, 16, 16, 1]) as tf.Tensor4D;
+    await expectNoLeaks(async () => {
+      const logits = m.apply(x, [3, 900]);
+      expect(logits.shape).toEqual([2, 2]);
+      expect(Array.from(await logits.data())).toEqual([0, 0, 0, 0]);
+      logits.dispose();
+    });
+    x.dispose();
+    m.dispose();
   });
 
   it('zero-initialises proj_out, out_layers.3 and out.2 like upstream', async () => {
