@@ -158,6 +158,14 @@ const cases: Case[] = [
       tf.fused.conv2d({ x: ones4(x), filter: ones4(w), strides: 1, pad: 'same', bias: b, activation: 'relu' }),
   },
   {
+    name: 'conv2dTranspose 3x3 stride 2 same (runs on Conv2DBackpropInput)',
+    shapes: [
+      [2, 4, 4, 3],
+      [3, 3, 2, 3],
+    ],
+    f: (x, w) => tf.conv2dTranspose(ones4(x), ones4(w), [2, 8, 8, 2], 2, 'same'),
+  },
+  {
     name: 'dense x·W + b',
     shapes: [[3, 5], [5, 4], [4]],
     f: (x, w, b) => tf.add(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), b!),
@@ -427,6 +435,16 @@ describe('wasm training kernels: gradient checks against the cpu backend', () =>
     expect(() => tf.grad((v: tf.Tensor) => tf.sum(tf.conv2d(x, v as tf.Tensor4D, 1, 'same')))(w)).toThrow(
       /Conv2DBackpropFilter/,
     );
+    // The restored original Conv2DBackpropInput works (its setup ran even if wasm initialised later).
+    const dx = tf
+      .engine()
+      .runKernel(
+        'Conv2DBackpropInput',
+        { dy: x, filter: w },
+        { strides: 1, pad: 'same', dataFormat: 'NHWC', inputShape: [1, 2, 2, 1] },
+      ) as tf.Tensor;
+    expect(Array.from(await dx.data())).toEqual([1, 1, 1, 1]);
+    dx.dispose();
     expect(registerWasmTrainingKernels().sort()).toEqual([
       'cpu/ResizeNearestNeighborGrad',
       'wasm/Conv2DBackpropFilter',
