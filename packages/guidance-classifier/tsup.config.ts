@@ -1,0 +1,3 @@
+import { adxPreset } from '../../tools/tsup.preset.ts';
+
+export default adxPreset({ index: 'src/index.ts' });
