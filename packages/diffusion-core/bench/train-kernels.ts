@@ -3,9 +3,9 @@
  *   npx tsx bench/train-kernels.ts [--quick]
  *
  * 1. GFLOP/s of the conv filter gradient (Conv2DBackpropFilter, 2·B·OH·OW·KH·KW·Ci·Co FLOP) for
- *    UNet-typical shapes: the registered wasm kernel (convolution over the batch dimension), the
- *    im2col + NN-GEMM alternative, the naive im2col + transposed-GEMM orientation (the earlier
- *    prototype), and the cpu backend's own kernel.
+ *    UNet-typical shapes: the registered wasm kernel (im2col + one NN GEMM), the
+ *    convolution-over-the-batch alternative, the naive im2col + transposed-GEMM orientation (the
+ *    earlier prototype), and the cpu backend's own kernel.
  * 2. The forward conv2d GFLOP/s on wasm for reference.
  * 3. Training step / forward time ratio and ms per step of a small conv stack on wasm and cpu.
  * Timings are wall-clock medians; numbers from a shared machine are noisy.
@@ -83,12 +83,12 @@ async function benchFilterGrad(): Promise<void> {
   ];
   console.log('\nConv2DBackpropFilter, stride 1, pad same; GFLOP/s (best ms); cpu only where it takes < ~10 s');
   console.log(
-    'shape [B,H,W,Ci]->Co, KxK        | wasm conv/batch | wasm im2col NN  | wasm naive TN   | cpu kernel      | wasm fwd conv',
+    'shape [B,H,W,Ci]->Co, KxK        | wasm ADX im2col | wasm conv/batch | wasm naive TN   | cpu kernel      | wasm fwd conv',
   );
   for (const [B, S, Ci, Co, K] of quick ? shapes.slice(-1) : shapes) {
     const flop = 2 * B * S * S * K * K * Ci * Co;
     const row: string[] = [];
-    for (const variant of ['wasm', 'im2col', 'naive', 'cpu', 'fwd'] as const) {
+    for (const variant of ['wasm', 'convBatch', 'naive', 'cpu', 'fwd'] as const) {
       if (variant === 'cpu' && flop > 2e8) {
         row.push('      —        ');
         continue;
@@ -103,11 +103,8 @@ async function benchFilterGrad(): Promise<void> {
       const ms =
         variant === 'fwd'
           ? await time(() => tf.conv2d(x, w, 1, 'same'), reps)
-          : variant === 'im2col'
-            ? await time(
-                () => conv2dFilterGradient(x, dy, [K, K, Ci, Co], 1, 'same', 'NHWC', undefined, 'im2col'),
-                reps,
-              )
+          : variant === 'convBatch'
+            ? await time(() => conv2dFilterGradient(x, dy, [K, K, Ci, Co], 1, 'same', 'NHWC', undefined, 'conv'), reps)
             : variant === 'naive'
               ? await time(() => naiveFilterGrad(x, dy, K, pad), reps)
               : await time(() => filterKernel(x, dy, [K, K, Ci, Co]), reps); // registered kernel of wasm / cpu

@@ -399,7 +399,7 @@ describe('wasm training kernels: gradient checks against the cpu backend', () =>
     }
   });
 
-  it("the 'im2col' GEMM variant agrees with the default conv-over-batch filter gradient", async () => {
+  it("the 'conv' (convolution over the batch) variant agrees with the default im2col filter gradient", async () => {
     await setTestBackend('wasm');
     const rng = new SeededRNG(9);
     const configs: [number[], number[], number | [number, number], 'same' | 'valid' | number][] = [
@@ -414,7 +414,7 @@ describe('wasm training kernels: gradient checks against the cpu backend', () =>
       const outShape = tf.conv2d(x, tf.zeros(w) as tf.Tensor4D, s, p).shape;
       const dy = rng.randn(outShape) as tf.Tensor4D;
       const a = conv2dFilterGradient(x, dy, w, s, p);
-      const b = conv2dFilterGradient(x, dy, w, s, p, 'NHWC', undefined, 'im2col');
+      const b = conv2dFilterGradient(x, dy, w, s, p, 'NHWC', undefined, 'conv');
       const av = await a.data();
       const bv = await b.data();
       const scale = Math.max(...Array.from(av, Math.abs));

@@ -53,11 +53,14 @@ type Pad = 'valid' | 'same' | number | [[number, number], [number, number], [num
  *   dW[kh, kw, ci, co] = Σ_{b, oh, ow} x[b, oh·s + kh − padTop, ow·s + kw − padLeft, ci] · dy[b, oh, ow, co].
  *
  * Two implementations on the wasm backend's fast kernels (compare with bench/train-kernels.ts):
- * - `'conv'` (default, fastest measured): the sum is itself a convolution over the batch
- *   dimension — input xᵀ[ci, h, w, b] (batch as channels, channels as batch), filter
- *   dyᵀ[oh, ow, b, co], dilation = the forward stride, output [ci, kh, kw, co] — so XNNPACK's
- *   convolution computes it directly, without im2col copies;
- * - `'im2col'`: an explicit im2col matrix Pᵀ and one GEMM, see {@link conv2dFilterGradientIm2col}.
+ * - `'im2col'` (default): an explicit im2col matrix Pᵀ and one NN GEMM, see
+ *   {@link conv2dFilterGradientIm2col};
+ * - `'conv'`: the sum is itself a convolution over the batch dimension — input xᵀ[ci, h, w, b]
+ *   (batch as channels, channels as batch), filter dyᵀ[oh, ow, b, co], dilation = the forward
+ *   stride, output [ci, kh, kw, co] — computed by XNNPACK's convolution without im2col copies.
+ *   Interleaved A/B runs on a quiet moment of the (shared) machine: within ±20 % of 'im2col' for
+ *   3×3 UNet shapes (ahead at 16×16×64, behind elsewhere), 4–7× slower for 1×1 (only B input
+ *   channels per filter tap), so 'im2col' is the default.
  */
 export function conv2dFilterGradient(
   x: tf.Tensor4D,
@@ -191,8 +194,7 @@ export function conv2dFilterGradientIm2col(
         taps.push(tf.slice(phase(kh % sh, kw % sw), [0, shift], [Ci, L]));
       }
     }
-    // 4. Pᵀ [(ci, kh, kw), L] and dy on the phase grid [L, Co].
-    const pT = tf.reshape(tf.stack(taps, 1), [Ci * KH * KW, L]);
+    // 4. dy on the phase grid [L, Co].
     const dyq = tf.slice(
       tf.reshape(
         tf.pad(dyNhwc, [
@@ -206,7 +208,8 @@ export function conv2dFilterGradientIm2col(
       [0, 0],
       [L, Co],
     );
-    // 5. One NN GEMM, then the small permutation to [KH, KW, Ci, Co].
+    // 5. Pᵀ [(ci, kh, kw), L], one NN GEMM, then the small permutation to [KH, KW, Ci, Co].
+    const pT = tf.reshape(tf.stack(taps, 1), [Ci * KH * KW, L]);
     const g = tf.matMul(pT, dyq);
     return tf.transpose(tf.reshape(g, [Ci, KH, KW, Co]), [1, 2, 0, 3]);
   });
