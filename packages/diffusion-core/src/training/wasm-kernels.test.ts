@@ -171,6 +171,14 @@ const cases: Case[] = [
     f: (x, w, b) => tf.add(tf.matMul(x as tf.Tensor2D, w as tf.Tensor2D), b!),
   },
   {
+    name: 'broadcast matMul [B, T, C]·[C, D] (token-wise Linear)',
+    shapes: [
+      [2, 3, 4],
+      [4, 5],
+    ],
+    f: (x, w) => tf.matMul(x!, w!),
+  },
+  {
     name: 'dense x·Wᵀ (torch Linear)',
     shapes: [
       [3, 5],
@@ -454,6 +462,19 @@ describe('wasm training kernels: gradient checks against the cpu backend', () =>
       'wasm/UnsortedSegmentSum',
     ]);
     tf.dispose([w, x]);
+  });
+
+  it('broadcast matMul gradient sums over the broadcast batch (hand-computed)', async () => {
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await setTestBackend(backend);
+      const x = tf.tensor3d([1, 2, 3, 4], [2, 1, 2]);
+      const w = tf.tensor2d([0.5, -1], [2, 1]);
+      // d/dw Σ_b x_b·w = Σ_b x_bᵀ = [1 + 3, 2 + 4].
+      const g = tf.grad((v: tf.Tensor) => tf.sum(tf.matMul(x, v as tf.Tensor2D)))(w);
+      expect(g.shape).toEqual([2, 1]);
+      expect(Array.from(await g.data())).toEqual([4, 6]);
+      tf.dispose([x, w, g]);
+    }
   });
 
   it('registerTrainingGradients is idempotent', () => {
