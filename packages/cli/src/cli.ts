@@ -1,0 +1,152 @@
+/**
+ * The `adx` program. Every command takes `--backend` and `--seed`; long work shows a progress bar
+ * with ETA on stderr; results go to files and a JSON summary on stdout. Exit codes: 0 success,
+ * 1 failure, 2 usage error.
+ */
+import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 'commander';
+import { AdxError, BACKEND_NAMES, useBackend, type BackendName } from '@adx/diffusion-core';
+import { convertCommand } from './commands/convert.js';
+import { DETECT_METHODS, detectCommand } from './commands/detect.js';
+import { LAYOUTS, phantomCommand } from './commands/phantom.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
+import { parseShard } from './shard.js';
+
+const int = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer`);
+  return n;
+};
+const intList = (v: string) => {
+  const parts = v.split(',').map(Number);
+  if (parts.some((n) => !Number.isInteger(n))) throw new InvalidArgumentError('expected comma-separated integers');
+  return parts;
+};
+
+function backendOption(): Option {
+  return new Option('--backend <name>', 'tfjs backend').choices(['auto', ...BACKEND_NAMES]).default('wasm');
+}
+
+async function selectBackend(name: string, quiet: boolean): Promise<void> {
+  const info = await useBackend(name as BackendName | 'auto');
+  if (!quiet) process.stderr.write(`backend: ${info.name}\n`);
+}
+
+export interface Io {
+  stdout: (s: string) => void;
+  stderr: (s: string) => void;
+}
+
+export function createProgram(
+  io: Io = { stdout: (s) => process.stdout.write(s), stderr: (s) => process.stderr.write(s) },
+): Command {
+  const program = new Command('adx')
+    .description('Diffusion-model anomaly detection for medical images (THOR, classifier guidance, cDDPM)')
+    .version('0.0.0')
+    .option('-q, --quiet', 'no progress output', false)
+    .exitOverride()
+    .configureOutput({ writeOut: io.stdout, writeErr: io.stderr });
+  const print = (value: unknown) => io.stdout(JSON.stringify(value, null, 2) + '\n');
+  const quiet = () => Boolean(program.opts().quiet);
+
+  program
+    .command('phantom')
+    .description('write a synthetic brain-MRI dataset (with lesions and masks) in a real dataset layout')
+    .requiredOption('-o, --out <dir>', 'output folder')
+    .addOption(new Option('--layout <layout>', 'on-disk layout').choices([...LAYOUTS]).default('brats'))
+    .option('--subjects <n>', 'number of subjects', int('--subjects'), 6)
+    .option('--size <x,y,z>', 'volume size', intList, [64, 64, 40])
+    .option('--healthy-fraction <f>', 'fraction of healthy subjects (lesion layouts)', parseFloat)
+    .option('--seed <n>', 'random seed', int('--seed'), 0)
+    .action(async (o) => {
+      const files = await phantomCommand({ ...o, healthyFraction: o.healthyFraction });
+      print({ out: o.out, layout: o.layout, files: files.length });
+    });
+
+  program
+    .command('convert')
+    .description('convert official PyTorch weights (.pt/.pth/.ckpt/.safetensors) into an ADX checkpoint folder')
+    .requiredOption('-i, --input <file>', 'PyTorch checkpoint or safetensors file')
+    .requiredOption('-c, --config <file>', 'model config (JSON or YAML) with className')
+    .requiredOption('-o, --out <dir>', 'output checkpoint folder')
+    .option('--key <path>', "path of the state dict inside the saved object, e.g. 'ema' or 'checkpoint.model'")
+    .option('--strip-prefix <prefix>', "prefix to remove from keys, e.g. 'module.'")
+    .option('--no-strict', 'allow missing/unexpected keys')
+    .addOption(backendOption().default('cpu'))
+    .action(async (o) => {
+      await selectBackend(o.backend, quiet());
+      print(
+        await convertCommand({
+          input: o.input,
+          config: o.config,
+          out: o.out,
+          key: o.key,
+          stripPrefix: o.stripPrefix,
+          strict: o.strict,
+        }),
+      );
+    });
+
+  program
+    .command('detect')
+    .description('run an anomaly-detection method on NIfTI volumes, DICOM series folders or PNG slices')
+    .addArgument(new Argument('<method>', 'detection method').choices([...DETECT_METHODS]))
+    .requiredOption('-m, --checkpoint <dir>', 'ADX checkpoint folder of the diffusion model')
+    .requiredOption(
+      '-i, --input <paths...>',
+      'NIfTI files, PNG files, or folders (of NIfTI/PNG files, or of one DICOM series)',
+    )
+    .requiredOption('-o, --out <dir>', 'output folder for maps and scores')
+    .option('--size <n>', 'model input size (slices are padded to square and resized)', int('--size'), 128)
+    .option('--batch-size <n>', 'slices per batch', int('--batch-size'), 8)
+    .option('--axis <n>', 'slice axis of volumes', int('--axis'), 2)
+    .option('--t-start <n>', 'noise level (default: method default)', int('--t-start'))
+    .addOption(new Option('--noise <type>', 'noise type').choices(['gaussian', 'simplex']).default('gaussian'))
+    .option('--shard <i/N>', 'process only shard i of N (Slurm arrays, indexed Jobs)')
+    .option('--seed <n>', 'random seed', int('--seed'), 0)
+    .addOption(backendOption())
+    .action(async (method: string, o) => {
+      const shard = parseShard(o.shard);
+      await selectBackend(o.backend, quiet());
+      const records = await detectCommand({
+        method,
+        checkpoint: o.checkpoint,
+        inputs: o.input,
+        out: o.out,
+        seed: o.seed,
+        size: o.size,
+        batchSize: o.batchSize,
+        axis: o.axis,
+        tStart: o.tStart,
+        noise: o.noise,
+        shard,
+        quiet: quiet(),
+      });
+      print({ method, out: o.out, shard: `${shard.index}/${shard.count}`, records });
+    });
+
+  return program;
+}
+
+/** Runs the CLI; resolves to the exit code (never calls process.exit itself). */
+export async function main(argv: string[], io?: Io): Promise<number> {
+  const program = createProgram(io);
+  const err = io?.stderr ?? ((s: string) => process.stderr.write(s));
+  try {
+    await program.parseAsync(argv, { from: 'user' });
+    return EXIT_OK;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      return e.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    }
+    if (e instanceof UsageError) {
+      err(`adx: ${e.message}\n`);
+      return EXIT_USAGE;
+    }
+    if (e instanceof AdxError || e instanceof Error) {
+      err(`adx: ${e.name}: ${e.message}\n`);
+      return EXIT_FAILURE;
+    }
+    err(`adx: ${String(e)}\n`);
+    return EXIT_FAILURE;
+  }
+}
