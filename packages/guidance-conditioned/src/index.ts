@@ -1,1 +1,3 @@
-export {};
+export * from './model.js';
+export * from './detect.js';
+export * from './evaluate.js';

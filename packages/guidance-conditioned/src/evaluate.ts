@@ -1,0 +1,129 @@
+/**
+ * Thresholding and evaluation per Behrendt et al. (evaluation.md §3; `src/utils/utils_eval.py`
+ * `_test_step`, `_test_end`, `find_best_val` of `FinnBehrendt/Conditioned-Diffusion-Models-UAD`),
+ * as glue over `@adx/metrics`:
+ *
+ *   τ    = 10-step Zimmerer bisection maximising Dice on the POOLED validation voxels (`_test_end` L254-263)
+ *   pred = map > τ, then 26-connected components with ≤ 7 voxels removed       (L480-493)
+ *   per volume: Dice at τ, oracle best Dice (bisection), AUPRC, AUROC (all voxels), L1 on healthy voxels
+ */
+import {
+  behrendtPerVolumeProtocol,
+  bestDiceBisection,
+  binarize,
+  pool,
+  removeSmallComponents,
+  type BehrendtVolume,
+  type MetricsReport,
+  type NdArray,
+} from '@adx/metrics';
+import { ArgumentError } from '@adx/diffusion-core';
+import type { DetectResult, VolumeArray } from './detect.js';
+
+/** One evaluated volume: a detection result and its segmentation (> 0 = lesion), `[D, H, W]`. */
+export interface LabelledDetection {
+  detection: DetectResult;
+  segmentation: VolumeArray;
+  /** Input volume in [0, 1] (`[D, H, W]`), for the L1 reconstruction errors. */
+  input?: VolumeArray;
+  /** Un-eroded brain mask, for slice- and volume-level scores. */
+  brainMask?: VolumeArray;
+  id?: string;
+}
+
+function nd(argument: string, v: VolumeArray, shape: readonly number[]): NdArray {
+  const n = shape.reduce((a, b) => a * b, 1);
+  if (v.data.length !== n)
+    throw new ArgumentError(argument, `has ${v.data.length} values, the anomaly map [${shape.join(', ')}] has ${n}`);
+  return { data: v.data as NdArray['data'], shape };
+}
+
+function toCase(argument: string, v: LabelledDetection): BehrendtVolume {
+  const shape = v.detection.anomalyMap.shape;
+  const c: BehrendtVolume = { map: v.detection.anomalyMap, gt: nd(`${argument}.segmentation`, v.segmentation, shape) };
+  if (v.id !== undefined) c.id = v.id;
+  if (v.input) {
+    c.input = nd(`${argument}.input`, v.input, shape);
+    c.reconstruction = v.detection.reconstruction;
+  }
+  if (v.brainMask) c.brainMask = nd(`${argument}.brainMask`, v.brainMask, shape);
+  return c;
+}
+
+/**
+ * Global τ of a pathology dataset: the 10-step bisection (`find_best_val`) on the pooled voxels of
+ * all its labelled validation volumes, background included.
+ */
+export function validationThreshold(
+  validation: readonly LabelledDetection[],
+  options: { steps?: number } = {},
+): number {
+  if (validation.length === 0) throw new ArgumentError('validation', 'needs at least one labelled volume');
+  const p = pool(validation.map((v, i) => toCase(`validation[${i}]`, v)));
+  return bestDiceBisection(p.map, p.gt, { steps: options.steps ?? 10 }).threshold;
+}
+
+/** Binary segmentation: map > τ, then 3D components (26-connected) of ≤ `removeComponentsLe` voxels dropped (default 7). */
+export function segment(
+  map: VolumeArray,
+  threshold: number,
+  options: { removeComponentsLe?: number | null } = {},
+): VolumeArray<Uint8Array> {
+  const pred = binarize({ data: map.data as NdArray['data'], shape: map.shape }, threshold);
+  const le = options.removeComponentsLe === undefined ? 7 : options.removeComponentsLe;
+  if (le === null) return pred;
+  return removeSmallComponents(pred, { maxSize: le, connectivity: map.shape.length >= 3 ? 3 : 2 });
+}
+
+export interface EvaluateOptions {
+  /** Labelled validation volumes of the same pathology dataset (the τ source). */
+  validation?: readonly LabelledDetection[];
+  /** A fixed τ instead of a validation search. */
+  threshold?: number;
+  /** Bisection steps (default 10). */
+  steps?: number;
+}
+
+/** Headline numbers of the per-volume protocol (means over volumes). */
+export interface BehrendtSummary {
+  tau: number;
+  dice: number;
+  bestDice: number;
+  auprc: number;
+  auroc: number;
+  /** L1 on healthy voxels of the raw reconstruction (NaN without inputs). */
+  l1Healthy: number;
+}
+
+/**
+ * The Behrendt per-volume protocol (`behrendtPerVolumeProtocol` of `@adx/metrics`) on detection
+ * results: Dice at the validation τ, oracle best Dice, AUPRC, AUROC, L1 errors (mean ± std), plus a
+ * flat summary.
+ */
+export function evaluateBehrendt(
+  test: readonly LabelledDetection[],
+  options: EvaluateOptions = {},
+): { report: MetricsReport; summary: BehrendtSummary } {
+  if (test.length === 0) throw new ArgumentError('test', 'needs at least one labelled volume');
+  if (options.threshold === undefined && !options.validation)
+    throw new ArgumentError('options.validation', 'needed to choose τ (or pass options.threshold)');
+  const cases = test.map((v, i) => toCase(`test[${i}]`, v));
+  const report = behrendtPerVolumeProtocol(cases, {
+    ...(options.threshold !== undefined
+      ? { threshold: options.threshold }
+      : { validation: (options.validation ?? []).map((v, i) => toCase(`validation[${i}]`, v)) }),
+    steps: options.steps ?? 10,
+  });
+  const get = (m: string) => report.entries.find((e) => e.metric === m)?.value ?? NaN;
+  return {
+    report,
+    summary: {
+      tau: (report.details?.tau as number | undefined) ?? NaN,
+      dice: get('Dice'),
+      bestDice: get('best Dice'),
+      auprc: get('AUPRC'),
+      auroc: get('AUROC'),
+      l1Healthy: get('L1 (healthy)'),
+    },
+  };
+}
