@@ -10,6 +10,12 @@ import {
 } from './wasm-kernels.js';
 import { registerTrainingGradients } from './gradients.js';
 
+function expectCloseArr(got: ArrayLike<number>, want: ArrayLike<number>, atol: number, label: string): void {
+  expect(got.length, label).toBe(want.length);
+  for (let i = 0; i < want.length; i++)
+    expect(Math.abs(got[i]! - want[i]!), `${label} [${i}]`).toBeLessThanOrEqual(atol);
+}
+
 /**
  * Gradient checks: every layer type the ADX networks use, differentiated on the wasm backend
  * (with ADX's kernels) and on the cpu backend (tfjs' reference kernels), from identical inputs.
@@ -235,8 +241,12 @@ const cases: Case[] = [
       ),
   },
   { name: 'nearest upsample x2', shapes: [[2, 3, 4, 3]], f: (x) => tf.image.resizeNearestNeighbor(ones4(x), [6, 8]) },
-  // Square only: tfjs-backend-cpu's ResizeBilinearGrad returns [B, W, H, C] (fails for H ≠ W).
-  { name: 'bilinear resize (square)', shapes: [[2, 3, 3, 2]], f: (x) => tf.image.resizeBilinear(ones4(x), [5, 5]) },
+  { name: 'bilinear resize', shapes: [[2, 3, 4, 2]], f: (x) => tf.image.resizeBilinear(ones4(x), [5, 7]) },
+  {
+    name: 'bilinear resize, halfPixelCenters',
+    shapes: [[1, 4, 3, 2]],
+    f: (x) => tf.image.resizeBilinear(ones4(x), [8, 5], false, true),
+  },
   {
     name: 'gather / embedding',
     shapes: [[5, 3], [4]],
@@ -431,6 +441,38 @@ describe('wasm training kernels: gradient checks against the cpu backend', () =>
     }
   });
 
+  it('bilinear-resize gradient equals the brute-force adjoint of the forward op on cpu and wasm', async () => {
+    // Adjoint by definition: dx[k] = Σ_j dy[j] · ∂y[j]/∂x[k], with ∂y/∂x read off the forward op
+    // applied to one-hot images (independent of the gradient code).
+    const [B, H, W, C] = [1, 3, 4, 1];
+    const size: [number, number] = [5, 7];
+    for (const [alignCorners, halfPixelCenters] of [
+      [false, false],
+      [true, false],
+      [false, true],
+    ] as const) {
+      const dyVals = new SeededRNG(4).normalArray(size[0] * size[1]);
+      for (const backend of ['cpu', 'wasm'] as const) {
+        await setTestBackend(backend);
+        const dy = tf.tensor(dyVals, [B, ...size, C]);
+        const expected: number[] = [];
+        for (let k = 0; k < H * W; k++) {
+          const e = tf.reshape(tf.oneHot(tf.tensor1d([k], 'int32'), H * W), [B, H, W, C]);
+          const y = tf.image.resizeBilinear(e as tf.Tensor4D, size, alignCorners, halfPixelCenters);
+          expected.push((await tf.sum(tf.mul(y, dy)).data())[0]!);
+          tf.dispose([e, y]);
+        }
+        const x = tf.zeros([B, H, W, C]);
+        const g = tf.grad((v: tf.Tensor) =>
+          tf.sum(tf.mul(tf.image.resizeBilinear(ones4(v), size, alignCorners, halfPixelCenters), dy)),
+        )(x);
+        expect(g.shape).toEqual([B, H, W, C]);
+        expectCloseArr(await g.data(), expected, 1e-5, `${backend} align=${alignCorners} half=${halfPixelCenters}`);
+        tf.dispose([x, g, dy]);
+      }
+    }
+  });
+
   it('registration is idempotent and reversible', async () => {
     expect(registerWasmTrainingKernels()).toEqual([]);
     for (const k of WASM_TRAINING_KERNELS) expect(tf.getKernel(k, 'wasm')).toBeDefined();
@@ -454,10 +496,12 @@ describe('wasm training kernels: gradient checks against the cpu backend', () =>
     expect(Array.from(await dx.data())).toEqual([1, 1, 1, 1]);
     dx.dispose();
     expect(registerWasmTrainingKernels().sort()).toEqual([
+      'cpu/ResizeBilinearGrad',
       'cpu/ResizeNearestNeighborGrad',
       'wasm/Conv2DBackpropFilter',
       'wasm/Conv2DBackpropInput',
       'wasm/MaxPoolGrad',
+      'wasm/ResizeBilinearGrad',
       'wasm/ResizeNearestNeighborGrad',
       'wasm/UnsortedSegmentSum',
     ]);

@@ -469,6 +469,68 @@ export function maxPoolGradient(
   });
 }
 
+/**
+ * Interpolation weights of tfjs' resizeBilinear along one axis (tfjs-backend-cpu ResizeBilinear.ts):
+ * output r reads floor = max(0, ⌊f⌋) with weight 1 − (f − floor) and ceil = min(in − 1, ⌈f⌉) with
+ * weight f − floor, f = ratio·r (or ratio·(r + ½) − ½ with halfPixelCenters). Returns M[i, r].
+ */
+function bilinearAdjointMatrix(
+  inSize: number,
+  outSize: number,
+  alignCorners: boolean,
+  halfPixelCenters: boolean,
+): tf.Tensor2D {
+  const effIn = alignCorners && outSize > 1 ? inSize - 1 : inSize;
+  const effOut = alignCorners && outSize > 1 ? outSize - 1 : outSize;
+  const ratio = effIn / effOut;
+  const m = new Float32Array(inSize * outSize);
+  for (let r = 0; r < outSize; r++) {
+    const f = halfPixelCenters ? ratio * (r + 0.5) - 0.5 : ratio * r;
+    const lo = Math.max(0, Math.floor(f));
+    const hi = Math.min(inSize - 1, Math.ceil(f));
+    const frac = f - lo;
+    m[lo * outSize + r]! += 1 - frac;
+    m[hi * outSize + r]! += frac;
+  }
+  return tf.tensor2d(m, [inSize, outSize]);
+}
+
+/**
+ * dx of tf.image.resizeBilinear, dx = M_h · dy · M_wᵀ with the forward's interpolation weights
+ * (two small GEMMs). Replaces the cpu backend's ResizeBilinearGrad, which in tfjs 4.22 returns
+ * shape [B, W, H, C] and fails for non-square images, and the wasm one, which ignores
+ * halfPixelCenters (both found by kernels.test.ts).
+ */
+export function resizeBilinearGradient(
+  imagesShape: [number, number, number, number],
+  dy: tf.Tensor4D,
+  alignCorners = false,
+  halfPixelCenters = false,
+): tf.Tensor4D {
+  return tf.tidy(() => {
+    const [B, H, W, C] = imagesShape;
+    const [, OH, OW] = dy.shape;
+    const mw = bilinearAdjointMatrix(W, OW, alignCorners, halfPixelCenters);
+    const mh = bilinearAdjointMatrix(H, OH, alignCorners, halfPixelCenters);
+    const alongW = tf.matMul(tf.expandDims(mw, 0), tf.reshape(dy, [B * OH, OW, C]));
+    const alongH = tf.matMul(tf.expandDims(mh, 0), tf.reshape(alongW, [B, OH, W * C]));
+    return tf.reshape(alongH, [B, H, W, C]);
+  });
+}
+
+function resizeBilinearGradKernel(args: KernelArgs): tf.TensorInfo {
+  const a = args.attrs as unknown as { alignCorners: boolean; halfPixelCenters?: boolean };
+  const images = args.inputs.images!;
+  return runWithOps(args, ['dy'], ([dy]) =>
+    resizeBilinearGradient(
+      images.shape as [number, number, number, number],
+      dy as tf.Tensor4D,
+      a.alignCorners,
+      a.halfPixelCenters ?? false,
+    ),
+  );
+}
+
 function resizeNearestGradKernel(args: KernelArgs): tf.TensorInfo {
   const a = args.attrs as unknown as { alignCorners: boolean; halfPixelCenters?: boolean };
   const images = args.inputs.images!;
@@ -535,6 +597,7 @@ export const WASM_REPLACED_KERNELS: readonly string[] = [
   'Conv2DBackpropInput',
   'MaxPoolGrad',
   'ResizeNearestNeighborGrad',
+  'ResizeBilinearGrad',
 ];
 
 const configs: tf.KernelConfig[] = [
@@ -565,6 +628,17 @@ const configs: tf.KernelConfig[] = [
     backendName: 'cpu',
     kernelFunc: resizeNearestGradKernel as unknown as tf.KernelFunc,
   },
+  // wasm ignores halfPixelCenters; cpu returns a transposed shape (see resizeBilinearGradient).
+  {
+    kernelName: 'ResizeBilinearGrad',
+    backendName: 'wasm',
+    kernelFunc: resizeBilinearGradKernel as unknown as tf.KernelFunc,
+  },
+  {
+    kernelName: 'ResizeBilinearGrad',
+    backendName: 'cpu',
+    kernelFunc: resizeBilinearGradKernel as unknown as tf.KernelFunc,
+  },
 ];
 const ours = new Set(configs.map((c) => c.kernelFunc));
 const replaced = new Map<string, tf.KernelConfig>();
@@ -582,8 +656,9 @@ const key = (c: tf.KernelConfig): string => `${c.backendName}/${c.kernelName}`;
 /**
  * Registers the training kernels the `wasm` backend lacks (`Conv2DBackpropFilter`,
  * `UnsortedSegmentSum`), replaces its slow `Conv2DBackpropInput` (unless disabled) and its incorrect
- * `MaxPoolGrad` and `ResizeNearestNeighborGrad`, and fixes the cpu backend's
- * `ResizeNearestNeighborGrad` (wrong for batch > 1). A missing kernel that some other code
+ * `MaxPoolGrad`, `ResizeNearestNeighborGrad` and `ResizeBilinearGrad` (halfPixelCenters ignored),
+ * and fixes the cpu backend's `ResizeNearestNeighborGrad` (wrong for batch > 1) and
+ * `ResizeBilinearGrad` (transposed output shape). A missing kernel that some other code
  * registered meanwhile is left alone. Idempotent and explicit: importing ADX registers nothing.
  * Works before or after the backends are imported or initialised (it imports none). Also
  * registers the gradient functions ({@link registerTrainingGradients}) that tfjs-core's Node build
