@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { expectNoLeaks } from '@adx/test-utils';
 import { ArgumentError, DDPMScheduler } from '@adx/diffusion-core';
 import type { CDDPM } from './model.js';
-import { detectConditioned, type DetectResult, type VolumeArray } from './detect.js';
+import { detectConditioned, type VolumeArray } from './detect.js';
 import { evaluateBehrendt, segment, validationThreshold } from './evaluate.js';
 
 /** A stand-in model predicting x̂₀ = 0, i.e. a reconstruction of exactly 0.5 everywhere. */
@@ -102,7 +102,7 @@ describe('threshold and segmentation', () => {
     // 8/9 for every τ in (0, 0.3), which wins at each step (ties go to the lower quarter point), so
     // τ halves from 0.225 down to 0.9/2^9 · 0.25.
     const vol = (map: number[], gt: number[]) => ({
-      detection: { anomalyMap: { data: Float32Array.from(map), shape: [1, 1, map.length] } } as DetectResult,
+      detection: { anomalyMap: { data: Float32Array.from(map), shape: [1, 1, map.length] } },
       segmentation: { data: Uint8Array.from(gt), shape: [1, 1, gt.length] },
     });
     const v1 = vol([0.9, 0.9, 0.4, 0, 0, 0], [1, 1, 0, 0, 0, 0]);
@@ -130,7 +130,7 @@ describe('evaluateBehrendt (per-volume protocol glue)', () => {
         detection: {
           anomalyMap: { data: map, shape },
           reconstruction: { data: reconstruction, shape },
-        } as DetectResult,
+        },
         segmentation: { data: gtCube, shape },
         input: { data: input, shape },
       };

@@ -18,11 +18,12 @@ import {
   type NdArray,
 } from '@adx/metrics';
 import { ArgumentError } from '@adx/diffusion-core';
-import type { DetectResult, VolumeArray } from './detect.js';
+import type { VolumeArray } from './detect.js';
 
 /** One evaluated volume: a detection result and its segmentation (> 0 = lesion), `[D, H, W]`. */
 export interface LabelledDetection {
-  detection: DetectResult;
+  /** A `DetectResult` (or any map with an optional reconstruction), `[D, H, W]`. */
+  detection: { anomalyMap: VolumeArray; reconstruction?: VolumeArray };
   segmentation: VolumeArray;
   /** Input volume in [0, 1] (`[D, H, W]`), for the L1 reconstruction errors. */
   input?: VolumeArray;
@@ -40,11 +41,14 @@ function nd(argument: string, v: VolumeArray, shape: readonly number[]): NdArray
 
 function toCase(argument: string, v: LabelledDetection): BehrendtVolume {
   const shape = v.detection.anomalyMap.shape;
-  const c: BehrendtVolume = { map: v.detection.anomalyMap, gt: nd(`${argument}.segmentation`, v.segmentation, shape) };
+  const c: BehrendtVolume = {
+    map: nd(`${argument}.detection.anomalyMap`, v.detection.anomalyMap, shape),
+    gt: nd(`${argument}.segmentation`, v.segmentation, shape),
+  };
   if (v.id !== undefined) c.id = v.id;
-  if (v.input) {
+  if (v.input && v.detection.reconstruction) {
     c.input = nd(`${argument}.input`, v.input, shape);
-    c.reconstruction = v.detection.reconstruction;
+    c.reconstruction = nd(`${argument}.detection.reconstruction`, v.detection.reconstruction, shape);
   }
   if (v.brainMask) c.brainMask = nd(`${argument}.brainMask`, v.brainMask, shape);
   return c;
