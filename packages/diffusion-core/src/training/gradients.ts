@@ -401,6 +401,31 @@ function gradConfigs(): tf.GradConfig[] {
       },
     },
     {
+      // tfjs-core FusedBatchNorm_grad.ts (tf.batchNorm; BatchNorm2d in eval mode), with broadcasting
+      // in place of its rank-4 tile.
+      kernelName: 'FusedBatchNorm',
+      inputsToSave: ['x', 'mean', 'variance', 'scale'],
+      gradFunc: (dy: Dy, saved: Saved, a: Attrs) => {
+        const [x, mean, variance, scale] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor | undefined];
+        const g = one(dy);
+        const s = scale ?? tf.scalar(1);
+        const toMean = (t: tf.Tensor): tf.Tensor => {
+          const axes = tf.broadcast_util.getReductionAxes(mean.shape, x.shape);
+          return tf.reshape(axes.length > 0 ? tf.sum(t, axes) : t, mean.shape);
+        };
+        const rstd = tf.rsqrt(tf.add(variance, a.varianceEpsilon as number));
+        const xMinusMean = tf.sub(x, mean);
+        const dyScaled = tf.mul(g, s);
+        return {
+          x: () => tf.mul(tf.mul(g, rstd), s),
+          mean: () => toMean(tf.neg(tf.mul(rstd, dyScaled))),
+          variance: () => toMean(tf.mul(tf.mul(tf.mul(tf.pow(rstd, 3), -0.5), xMinusMean), dyScaled)),
+          scale: () => toMean(tf.mul(g, tf.mul(xMinusMean, rstd))),
+          offset: () => toMean(g),
+        };
+      },
+    },
+    {
       kernelName: 'Cumsum',
       inputsToSave: ['x'],
       gradFunc: (dy: Dy, saved: Saved, a: Attrs) => {

@@ -521,6 +521,22 @@ describe('wasm training kernels: gradient checks against the cpu backend', () =>
     }
   });
 
+  it('batchNorm (FusedBatchNorm) gradients, hand-computed', async () => {
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await setTestBackend(backend);
+      // y = (x − μ)/√(σ² + ε)·γ + β with x = [1, 2], μ = 1, σ² = 4, ε = 0, γ = 3, β = 0.
+      const ins = [tf.tensor1d([1, 2]), tf.tensor1d([1]), tf.tensor1d([4]), tf.tensor1d([3]), tf.tensor1d([0])];
+      const gs = tf.grads((x: tf.Tensor, m: tf.Tensor, v: tf.Tensor, sc: tf.Tensor, o: tf.Tensor) =>
+        tf.sum(tf.batchNorm(x, m, v, o, sc, 0)),
+      )(ins);
+      const vals = await Promise.all(gs.map(async (g) => Array.from(await g.data())));
+      // ∂/∂x = γ/2 = 1.5; ∂/∂μ = −Σ γ/2 = −3; ∂/∂σ² = Σ −½·(1/8)·(x − μ)·γ = −0.1875;
+      // ∂/∂γ = Σ (x − μ)/2 = 0.5; ∂/∂β = 2.
+      expect(vals).toEqual([[1.5, 1.5], [-3], [-0.1875], [0.5], [2]]);
+      tf.dispose([...ins, ...gs]);
+    }
+  });
+
   it('registerTrainingGradients is idempotent', () => {
     expect(registerTrainingGradients()).toEqual([]);
     expect(tf.getGradient('Conv2D')).toBeDefined();
