@@ -30,10 +30,30 @@ function mergeHeads(x: tf.Tensor3D, heads: number): tf.Tensor3D {
   return tf.reshape(tf.transpose(tf.reshape(x, [n, heads, t, ch]), [0, 2, 1, 3]), [n, t, heads * ch]);
 }
 
+/** One `[T, ch]` attention problem; both matMuls have an untransposed right operand. */
+function attention2d(
+  q: tf.Tensor2D,
+  k: tf.Tensor2D,
+  v: tf.Tensor2D,
+  scales: { q?: number; k?: number; scores?: number },
+): tf.Tensor2D {
+  const qs = scales.q === undefined ? q : tf.mul(q, scales.q);
+  const ks = scales.k === undefined ? k : tf.mul(k, scales.k);
+  let w: tf.Tensor2D = tf.matMul(qs, tf.transpose(ks));
+  if (scales.scores !== undefined) w = tf.mul(w, scales.scores);
+  return tf.matMul(tf.softmax(w, -1), v);
+}
+
 /**
  * Scaled dot-product attention on `[B, T, ch]` tensors: softmax over keys of
  * `(q·qScale)(k·kScale)ᵀ·scoreScale`, times v. The scalings are applied where upstream applies them
  * (guided-diffusion scales q and k by ch^(−¼) each; MONAI scales the scores by 1/√ch).
+ *
+ * Orientation matters on wasm: a rank-2 matMul whose right operand is not transposed takes
+ * XNNPACK's fast path, batched or transposed ones a slow generic loop. For B = 4, T = 1024,
+ * ch = 32 the per-slice rank-2 form took 24 ms against 246 ms batched (cpu: equal, 1.3 s both;
+ * nn/__tests__/matmul-orientation.bench.ts, measured on a loaded 2-core machine). GPU backends keep
+ * one batched dispatch.
  */
 export function scaledDotProductAttention(
   q: tf.Tensor3D,
@@ -42,13 +62,23 @@ export function scaledDotProductAttention(
   scales: { q?: number; k?: number; scores?: number },
 ): tf.Tensor3D {
   return tf.tidy(() => {
-    const qs = scales.q === undefined ? q : tf.mul(q, scales.q);
-    const ks = scales.k === undefined ? k : tf.mul(k, scales.k);
-    // q·kᵀ with transposeB: ~3× faster on wasm than materialising kᵀ (57 ms vs 172 ms for
-    // 2×[1024, 32]·[32, 1024]; nn/__tests__/matmul-orientation.bench.ts).
-    let w: tf.Tensor3D = tf.matMul(qs, ks, false, true);
-    if (scales.scores !== undefined) w = tf.mul(w, scales.scores);
-    return tf.matMul(tf.softmax(w, -1), v);
+    const backend = tf.getBackend();
+    if (backend === 'webgpu' || backend === 'webgl') {
+      const qs = scales.q === undefined ? q : tf.mul(q, scales.q);
+      const ks = scales.k === undefined ? k : tf.mul(k, scales.k);
+      let w: tf.Tensor3D = tf.matMul(qs, ks, false, true);
+      if (scales.scores !== undefined) w = tf.mul(w, scales.scores);
+      return tf.matMul(tf.softmax(w, -1), v);
+    }
+    const [b, t] = q.shape;
+    if (b === 1) {
+      const r = (x: tf.Tensor3D) => tf.reshape(x, [x.shape[1], x.shape[2]]) as tf.Tensor2D;
+      return tf.reshape(attention2d(r(q), r(k), r(v), scales), [1, t, v.shape[2]]) as tf.Tensor3D;
+    }
+    const ks = tf.unstack(k) as tf.Tensor2D[];
+    const vs = tf.unstack(v) as tf.Tensor2D[];
+    const outs = (tf.unstack(q) as tf.Tensor2D[]).map((qi, i) => attention2d(qi, ks[i]!, vs[i]!, scales));
+    return tf.stack(outs) as tf.Tensor3D;
   });
 }
 

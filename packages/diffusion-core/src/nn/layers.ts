@@ -151,7 +151,13 @@ export class Linear extends Module {
 
 /**
  * Group normalisation over the channel axis (last) of an NHWC or `[N, T, C]` tensor, PyTorch's
- * `F.group_norm`: biased variance over (spatial × channels-in-group), `(x − μ)/√(σ² + eps)`.
+ * `F.group_norm`: biased variance over (spatial × channels-in-group), `(x − μ)/√(σ² + eps)`, two-pass
+ * (mean, then the mean of squared deviations) like PyTorch.
+ *
+ * On cpu and wasm the spatial sums are rank-2 matMuls `1ᵀ·X` per image (XNNPACK's fast path on
+ * wasm; no transposes), which measured 1.2–3× faster than `tf.moments` over the non-contiguous axes
+ * (wasm [2,32,32,64]: 4.3 vs 13.0 ms; cpu: 41 vs 128 ms; loaded 2-core machine). GPU backends use
+ * `tf.moments`.
  */
 export function groupNorm(
   x: tf.Tensor,
@@ -160,14 +166,32 @@ export function groupNorm(
   gamma?: tf.Tensor1D | tf.Variable,
   beta?: tf.Tensor1D | tf.Variable,
 ): tf.Tensor {
-  const c = x.shape[x.rank - 1];
+  const c = x.shape[x.rank - 1]!;
   if (c % numGroups !== 0) throw new ArgumentError('x', `channels ${c} not divisible by ${numGroups} groups`);
+  const cg = c / numGroups;
   return tf.tidy(() => {
-    const n = x.shape[0];
-    const g = tf.reshape(x, [n, -1, numGroups, c / numGroups]);
-    const { mean, variance } = tf.moments(g, [1, 3], true);
-    const normed = tf.mul(tf.sub(g, mean), tf.rsqrt(tf.add(variance, eps)));
-    let y: tf.Tensor = tf.reshape(normed, x.shape);
+    const n = x.shape[0]!;
+    let y: tf.Tensor;
+    const backend = tf.getBackend();
+    if (backend === 'webgpu' || backend === 'webgl') {
+      const g = tf.reshape(x, [n, -1, numGroups, cg]);
+      const { mean, variance } = tf.moments(g, [1, 3], true);
+      y = tf.reshape(tf.mul(tf.sub(g, mean), tf.rsqrt(tf.add(variance, eps))), x.shape);
+    } else {
+      const p = x.size / (n * c);
+      const avg = tf.fill([1, p], 1 / (p * cg)); // 1ᵀ/(P·Cg): per-channel sums → group means
+      // per-channel [1, C] → per-group, broadcast back to [1, C]
+      const perGroup = (v: tf.Tensor2D) =>
+        tf.reshape(tf.tile(tf.sum(tf.reshape(v, [numGroups, cg]), 1, true), [1, cg]), [1, c]);
+      const images =
+        n === 1 ? [tf.reshape(x, [p, c]) as tf.Tensor2D] : (tf.unstack(tf.reshape(x, [n, p, c])) as tf.Tensor2D[]);
+      const outs = images.map((xi) => {
+        const d = tf.sub(xi, perGroup(tf.matMul(avg, xi)));
+        const variance = perGroup(tf.matMul(avg, tf.square(d)));
+        return tf.mul(d, tf.rsqrt(tf.add(variance, eps)));
+      });
+      y = tf.reshape(n === 1 ? outs[0]! : tf.stack(outs), x.shape);
+    }
     if (gamma) y = tf.mul(y, gamma);
     if (beta) y = tf.add(y, beta);
     return y;

@@ -36,14 +36,35 @@ async function main(): Promise<void> {
   const q = tf.randomNormal([2, 1024, 32]);
   const k = tf.randomNormal([2, 1024, 32]);
   const kT = tf.transpose(k, [0, 2, 1]);
-  await time('scores q·kᵀ transposeB                (ADX)', () => tf.matMul(q, k, false, true));
+  await time('scores q·kᵀ transposeB (batched)', () => tf.matMul(q, k, false, true));
   await time('scores q·(kᵀ materialised)', () => tf.tidy(() => tf.matMul(q, tf.transpose(k, [0, 2, 1]))));
   await time('scores q·kT (kT precomputed)', () => tf.matMul(q, kT));
   await time('scores (k·qᵀ)ᵀ transposeA/B', () => tf.matMul(k, q, false, true));
+  // whole attention, B = 4 (2 images × 2 heads): one batched call vs rank-2 calls per slice (ADX on cpu/wasm)
+  const [q4, k4, v4] = [0, 1, 2].map(() => tf.randomNormal([4, 1024, 32]) as tf.Tensor3D);
+  await time('attention batched 3D, transposeB', () =>
+    tf.tidy(() => tf.matMul(tf.softmax(tf.matMul(q4!, k4!, false, true)), v4!)),
+  );
+  await time('attention per slice 2D, kᵀ materialised     (ADX)', () =>
+    tf.tidy(() => {
+      const ks = tf.unstack(k4!);
+      const vs = tf.unstack(v4!);
+      return tf.stack(
+        tf
+          .unstack(q4!)
+          .map((qi, i) =>
+            tf.matMul(
+              tf.softmax(tf.matMul(qi as tf.Tensor2D, tf.transpose(ks[i]!) as tf.Tensor2D)),
+              vs[i] as tf.Tensor2D,
+            ),
+          ),
+      );
+    }),
+  );
   const w = tf.softmax(tf.randomNormal([2, 1024, 1024]));
   const v = tf.randomNormal([2, 1024, 32]);
   const vT = tf.transpose(v, [0, 2, 1]);
-  await time('out w·v                                (ADX)', () => tf.matMul(w, v));
+  await time('out w·v (batched)', () => tf.matMul(w, v));
   await time('out w·(vᵀ)ᵀ transposeB', () => tf.matMul(w, vT, false, true));
   await time('out (vᵀ·wᵀ)ᵀ transposeB, then transpose', () =>
     tf.tidy(() => tf.transpose(tf.matMul(vT, w, false, true), [0, 2, 1])),
