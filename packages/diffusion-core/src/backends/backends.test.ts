@@ -96,6 +96,20 @@ describe('useBackend', () => {
     );
   });
 
+  // Needs a WebGPU adapter: run with `npm run test:webgpu` (sources tools/webgpu-env.sh).
+  it.skipIf(!process.env.ADX_TEST_BACKENDS?.includes('webgpu'))(
+    'selects webgpu in Node through the webgpu package',
+    async () => {
+      const info = await useBackend('webgpu');
+      expect(info).toMatchObject({ name: 'webgpu', kernelBackend: 'webgpu', node: true, gpu: true });
+      expect(Object.keys(info.adapter ?? {})).toContain('vendor');
+      const y = tf.square(tf.tensor1d([3, -2]));
+      expect(Array.from(await y.data())).toEqual([9, 4]);
+      y.dispose();
+      expect(await listAvailableBackends()).toContain('webgpu');
+    },
+  );
+
   it('lists the loadable backends in auto order', async () => {
     const list = await listAvailableBackends({ importer: importerWithout([...NO_TF, 'webgpu']) });
     expect(list.slice(-2)).toEqual(['wasm', 'cpu']);
