@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { unzipSync, zipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import { expectClose, expectNoLeaks, readSafetensorsFile } from '@adx/test-utils';
 import { readTorchFile, readTorchStateDict } from './pt.js';
@@ -9,6 +10,12 @@ import { f32Tensor, stateDict, torchPickle, torchSave, type PyTensor, type PyVal
 
 const fx = (p: string) => new URL(`../../test-fixtures/parity/${p}`, import.meta.url);
 const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+/** Adds `archive/data/<key>` entries to a torch.save zip. */
+const rezip = (file: Uint8Array, storages: Record<string, Uint8Array>) => {
+  const entries = unzipSync(file);
+  for (const [k, b] of Object.entries(storages)) entries[`archive/data/${k}`] = b;
+  return zipSync(entries, { level: 0 });
+};
 
 describe('readTorchFile (torch.save zip, no pickle execution)', () => {
   it('reads an OrderedDict state dict: dtypes, 0-d tensors, strides, offsets and shared storages', () => {
@@ -96,6 +103,37 @@ describe('readTorchFile (torch.save zip, no pickle execution)', () => {
     expect(Array.from(nbt.data as BigInt64Array)).toEqual([7n]);
     expect(Array.from(tensors.get('h')!.data as Float32Array)).toEqual([1, -2, 0.5]);
     expect(Array.from(tensors.get('b')!.data as Float32Array)).toEqual([1, -3]);
+  });
+
+  it('reads PyTorch 2 _rebuild_tensor_v3 tensors on untyped byte storages', () => {
+    const half = bytesOf(new Uint16Array([0x3c00, 0x4000, 0xbc00])); // 1, 2, -1
+    const v3 = (key: string, dtype: string, bytes: Uint8Array, size: number[]): PyValue => ({
+      call: 'torch._utils._rebuild_tensor_v3',
+      args: [
+        { persid: ['storage', { global: 'torch.UntypedStorage' }, key, 'cpu', bytes.length] },
+        0,
+        { tuple: size },
+        { tuple: size.map((_, d) => size.slice(d + 1).reduce((a, b) => a * b, 1)) },
+        false,
+        { call: 'collections.OrderedDict', args: [] },
+        { global: dtype },
+      ],
+    });
+    const obj = stateDict([
+      ['h', v3('0', 'torch.float16', half, [3])],
+      ['i', v3('1', 'torch.int32', bytesOf(new Int32Array([7, -8])), [2, 1])],
+    ]);
+    const storages: Record<string, Uint8Array> = { '0': half, '1': bytesOf(new Int32Array([7, -8])) };
+    const files = torchSave(obj);
+    // torchSave only collects storages of {tensor} nodes: add the untyped ones.
+    const withData = rezip(files, storages);
+    const sd = readTorchStateDict(withData);
+    expect(sd.get('h')).toMatchObject({ dtype: 'F16', shape: [3] });
+    expect(Array.from(sd.get('h')!.data as Float32Array)).toEqual([1, 2, -1]);
+    expect(sd.get('i')).toMatchObject({ dtype: 'I32', shape: [2, 1] });
+    expect(Array.from(sd.get('i')!.data as Int32Array)).toEqual([7, -8]);
+    const bad = stateDict([['x', { ...(v3('0', 'torch.complex64', half, [1]) as { call: string; args: PyValue[] }) }]]);
+    expect(() => readTorchFile(rezip(torchSave(bad), storages))).toThrow(/'torch\.complex64'/);
   });
 
   it('finds the state dict inside {model, ema, epoch} and honours key / stripPrefix', () => {

@@ -99,6 +99,22 @@ const STORAGE_DTYPES: Record<string, SafetensorsDtype> = {
   'torch.CharStorage': 'I8',
   'torch.ByteStorage': 'U8',
   'torch.BoolStorage': 'BOOL',
+  // Untyped byte storage (PyTorch ≥ 2): element type comes from `_rebuild_tensor_v3`'s dtype.
+  'torch.UntypedStorage': 'U8',
+};
+
+/** `torch.<dtype>` globals (arguments of `_rebuild_tensor_v3`) → dtype. */
+const TORCH_DTYPES: Record<string, SafetensorsDtype> = {
+  'torch.float32': 'F32',
+  'torch.float64': 'F64',
+  'torch.float16': 'F16',
+  'torch.bfloat16': 'BF16',
+  'torch.int64': 'I64',
+  'torch.int32': 'I32',
+  'torch.int16': 'I16',
+  'torch.int8': 'I8',
+  'torch.uint8': 'U8',
+  'torch.bool': 'BOOL',
 };
 
 const CALLABLE_GLOBALS = new Set([
@@ -109,6 +125,7 @@ const CALLABLE_GLOBALS = new Set([
   'builtins.tuple',
   'torch._utils._rebuild_tensor',
   'torch._utils._rebuild_tensor_v2',
+  'torch._utils._rebuild_tensor_v3',
   'torch._utils._rebuild_parameter',
   'torch._utils._rebuild_parameter_with_state',
   'torch._tensor._rebuild_from_type_v2',
@@ -118,7 +135,7 @@ const CALLABLE_GLOBALS = new Set([
 const TYPE_GLOBALS = new Set(['torch.Tensor', 'torch.nn.parameter.Parameter', 'torch.Size']);
 
 function isAllowedGlobal(name: string): boolean {
-  return CALLABLE_GLOBALS.has(name) || TYPE_GLOBALS.has(name) || name in STORAGE_DTYPES;
+  return CALLABLE_GLOBALS.has(name) || TYPE_GLOBALS.has(name) || name in STORAGE_DTYPES || name in TORCH_DTYPES;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -722,6 +739,13 @@ class Unpickler {
       case 'torch._utils._rebuild_tensor':
         // (storage, storage_offset, size, stride)
         return this.rebuildTensor(args[0], args[1], args[2], args[3], false);
+      case 'torch._utils._rebuild_tensor_v3': {
+        // (storage, storage_offset, size, stride, requires_grad, backward_hooks, dtype[, metadata])
+        const d = args[6] as unknown as GlobalRef | undefined;
+        const dtype = d?.kind === 'global' ? TORCH_DTYPES[d.name] : undefined;
+        if (!dtype) this.fail(`unsupported tensor dtype '${d?.name ?? String(args[6])}'`);
+        return this.rebuildTensor(args[0], args[1], args[2], args[3], args[4] === true, dtype);
+      }
       case 'torch._utils._rebuild_tensor_v2':
         // (storage, storage_offset, size, stride, requires_grad, backward_hooks[, metadata])
         return this.rebuildTensor(args[0], args[1], args[2], args[3], args[4] === true);
@@ -751,9 +775,18 @@ class Unpickler {
     size: unknown,
     stride: unknown,
     requiresGrad: boolean,
+    dtypeOverride?: SafetensorsDtype,
   ): TorchFileTensor {
-    const s = storage as StorageRef;
-    if (s?.kind !== 'storage') this.fail('tensor rebuilt from a non-storage');
+    const st = storage as StorageRef;
+    if (st?.kind !== 'storage') this.fail('tensor rebuilt from a non-storage');
+    // A v3 tensor views an untyped (byte) storage as `dtypeOverride`: count its elements in that type.
+    const s: StorageRef = dtypeOverride
+      ? {
+          ...st,
+          dtype: dtypeOverride,
+          numel: Math.floor((st.numel * DTYPE_BYTES[st.dtype]) / DTYPE_BYTES[dtypeOverride]),
+        }
+      : st;
     if (typeof offset !== 'number' || !Array.isArray(size) || !Array.isArray(stride) || size.length !== stride.length) {
       this.fail('malformed tensor arguments');
     }

@@ -25,6 +25,10 @@ export type PyValue =
   | { tuple: PyValue[] }
   | { dict: [PyValue, PyValue][]; ordered?: boolean; metadata?: boolean }
   | { global: string }
+  /** `func(*args)` via REDUCE, as `__reduce__` results are pickled. */
+  | { call: string; args: PyValue[] }
+  /** A persistent id (`BINPERSID`), e.g. `('storage', torch.UntypedStorage, '0', 'cpu', nbytes)`. */
+  | { persid: PyValue[] }
   | PyTensor;
 
 export interface PyTensor {
@@ -172,7 +176,15 @@ class Pickler {
       }
     } else if ('tuple' in v) this.tuple(v.tuple);
     else if ('global' in v) this.global(v.global);
-    else if ('dict' in v) {
+    else if ('call' in v) {
+      this.global(v.call);
+      this.tuple(v.args);
+      this.byte(0x52);
+      this.put(this.fresh());
+    } else if ('persid' in v) {
+      this.tuple(v.persid);
+      this.byte(0x51);
+    } else if ('dict' in v) {
       if (v.ordered) {
         this.global('collections.OrderedDict');
         this.byte(0x29, 0x52);
