@@ -12,7 +12,7 @@ const fx = (p: string) => new URL(`../../test-fixtures/parity/${p}`, import.meta
 const bytesOf = (a: ArrayBufferView) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
 /** Adds `archive/data/<key>` entries to a torch.save zip. */
 const rezip = (file: Uint8Array, storages: Record<string, Uint8Array>) => {
-  const entries = unzipSync(file);
+  const entries: Record<string, Uint8Array> = unzipSync(file);
   for (const [k, b] of Object.entries(storages)) entries[`archive/data/${k}`] = b;
   return zipSync(entries, { level: 0 });
 };
