@@ -4,14 +4,7 @@ import { SeededRNG } from '@adx/diffusion-core';
 import { CDDPM, detectConditioned, evaluateBehrendt } from '@adx/guidance-conditioned';
 
 await tf.setBackend('wasm');
-const unet = {
-  imageSize: 32,
-  modelChannels: 32,
-  numResBlocks: 1,
-  channelMult: [1, 2, 2],
-  numHeadChannels: 32,
-  numClasses: 64,
-};
+const unet = { imageSize: 32, modelChannels: 32, numResBlocks: 1, numHeadChannels: 32 }; // rest: paper values
 const encoder = { stemWidth: 8, stagePlanes: [8, 16, 32, 64], outFeatures: 64 }; // a width-reduced ResNet-50
 const model = new CDDPM({ variant: 'cDDPM', encoder, unet }); // load trained weights with loadStateDict(model.unet / model.encoder, …)
 const x = { data: (await new SeededRNG(1).rand([4, 32, 32]).data()) as Float32Array, shape: [4, 32, 32] }; // [D,H,W] in [0,1]

@@ -52,7 +52,8 @@ export type CDDPMConfigInput = Partial<Omit<CDDPMConfig, 'className' | 'encoder'
   className?: 'CDDPM';
   variant: CDDPMVariant;
   encoder?: Partial<ResNetEncoderConfig> | null;
-  unet: Partial<ConditionedUNetModelConfig>;
+  /** UNet kwargs; anything not given takes the paper's value (`DDPM_2D.py` L33-56 at 96×96). */
+  unet?: Partial<ConditionedUNetModelConfig>;
   scheduler?: Partial<DDPMSchedulerConfig>;
 };
 
@@ -80,45 +81,46 @@ const VARIANTS: readonly CDDPMVariant[] = ['cDDPM', 'DDPM', 'pDDPM'];
 export function paperConfig(variant: CDDPMVariant): CDDPMConfig {
   if (!VARIANTS.includes(variant))
     throw new ConfigError(NAME, 'variant', `expected cDDPM | DDPM | pDDPM, got ${String(variant)}`);
-  const unetDim = 128;
-  const condDim = 4 * unetDim; // DDPM_2D.py L24-28 overwrites cfg.cond_dim with unet_dim*4
   return resolveConfig({
     variant,
-    encoder:
-      variant === 'cDDPM'
-        ? {
-            block: 'Bottleneck',
-            layers: [3, 4, 6, 3],
-            inChannels: 1,
-            stemWidth: 64,
-            stagePlanes: [64, 128, 256, 512],
-            outFeatures: condDim,
-          }
-        : null,
-    unet: {
-      imageSize: [96, 96],
-      inChannels: 1,
-      modelChannels: unetDim,
-      outChannels: 1,
-      numResBlocks: 3,
-      attentionResolutions: variant === 'pDDPM' ? [6, 12, 24] : [3, 6, 12],
-      dropout: 0,
-      channelMult: [1, 2, 2],
-      convResample: true,
-      spatialDims: 2,
-      numClasses: variant === 'cDDPM' ? condDim : null,
-      useCheckpoint: variant === 'pDDPM',
-      useFp16: true,
-      numHeads: 1,
-      numHeadChannels: 64,
-      numHeadsUpsample: -1,
-      useScaleShiftNorm: true,
-      resblockUpdown: true,
-      useNewAttentionOrder: true,
-      useSpatialTransformer: false,
-      transformerDepth: 1,
-    },
+    encoder: variant === 'cDDPM' ? { outFeatures: PAPER_COND_DIM } : null,
   });
+}
+
+const PAPER_UNET_DIM = 128;
+/** `DDPM_2D.py` L24-28 overwrites `cfg.cond_dim` with `unet_dim*4` (512). */
+const PAPER_COND_DIM = 4 * PAPER_UNET_DIM;
+
+/**
+ * The UNet kwargs of `DDPM_2D.py` L33-56 (cDDPM, DDPM) and `DDPM_2D_patched.py` (pDDPM), used as
+ * defaults under the given config: 1 channel in/out, `num_res_blocks 3`, `dim_mults [1,2,2]`,
+ * `att_res` (3,6,12) | (6,12,24) (middle block only either way), 64 head channels, FiLM, ResBlock
+ * up/down, new attention order; `numClasses` = the encoder width for cDDPM, none for the baselines.
+ */
+function unetDefaults(variant: CDDPMVariant, condDim: number | null): Partial<ConditionedUNetModelConfig> {
+  return {
+    imageSize: [96, 96],
+    inChannels: 1,
+    modelChannels: PAPER_UNET_DIM,
+    outChannels: 1,
+    numResBlocks: 3,
+    attentionResolutions: variant === 'pDDPM' ? [6, 12, 24] : [3, 6, 12],
+    dropout: 0,
+    channelMult: [1, 2, 2],
+    convResample: true,
+    spatialDims: 2,
+    numClasses: condDim,
+    useCheckpoint: variant === 'pDDPM',
+    useFp16: true,
+    numHeads: 1,
+    numHeadChannels: 64,
+    numHeadsUpsample: -1,
+    useScaleShiftNorm: true,
+    resblockUpdown: true,
+    useNewAttentionOrder: true,
+    useSpatialTransformer: false,
+    transformerDepth: 1,
+  };
 }
 
 function isObject(x: unknown): x is Record<string, unknown> {
@@ -134,16 +136,20 @@ export function resolveConfig(config: unknown): CDDPMConfig {
   const variant = c.variant as CDDPMVariant;
   if (!VARIANTS.includes(variant))
     throw new ConfigError(NAME, 'variant', `expected cDDPM | DDPM | pDDPM, got ${String(c.variant)}`);
-  if (!isObject(c.unet)) throw new ConfigError(NAME, 'unet', 'expected a ConditionedUNetModel config object');
-  const { className: _unetClass, ...unetRest } = c.unet;
-  void _unetClass;
-  const unet = resolveConditionedUNetModelConfig(unetRest);
-  // Building the encoder validates its config; only its JSON is kept here.
+  if (c.unet !== undefined && !isObject(c.unet))
+    throw new ConfigError(NAME, 'unet', 'expected a ConditionedUNetModel config object');
   let encoder: ResNetEncoderConfig | null = null;
   if (c.encoder !== undefined && c.encoder !== null) {
     if (!isObject(c.encoder)) throw new ConfigError(NAME, 'encoder', 'expected a ResNetEncoder config object or null');
     encoder = resolveEncoderConfig(c.encoder);
   }
+  const { className: _unetClass, ...unetGiven } = (c.unet ?? {}) as Record<string, unknown>;
+  void _unetClass;
+  const given = Object.fromEntries(Object.entries(unetGiven).filter(([, v]) => v !== undefined));
+  const unet = resolveConditionedUNetModelConfig({
+    ...unetDefaults(variant, variant === 'cDDPM' ? (encoder?.outFeatures ?? PAPER_COND_DIM) : null),
+    ...given,
+  });
   const scheduler = DDPMScheduler.fromPreset(
     'behrendt',
     (c.scheduler ?? {}) as Partial<DDPMSchedulerConfig>,
