@@ -7,3 +7,7 @@ export * from './wasm-kernels.js';
 export * from './optimizers.js';
 export * from './ema.js';
 export * from './losses.js';
+export * from './objectives.js';
+export * from './augment.js';
+export * from './data.js';
+export * from './trainer.js';
