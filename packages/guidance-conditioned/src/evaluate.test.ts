@@ -4,10 +4,10 @@ import { expectNoLeaks } from '@adx/test-utils';
 import { ArgumentError, DDPMScheduler } from '@adx/diffusion-core';
 import type { CDDPM } from './model.js';
 import { detectConditioned, type VolumeArray } from './detect.js';
-import { evaluateBehrendt, segment, validationThreshold } from './evaluate.js';
+import { compareModels, comparisonTable, evaluateBehrendt, segment, validationThreshold } from './evaluate.js';
 
-/** A stand-in model predicting x̂₀ = 0, i.e. a reconstruction of exactly 0.5 everywhere. */
-function halfModel(): CDDPM {
+/** A stand-in model predicting x̂₀ = `value` (default 0, i.e. a reconstruction of exactly 0.5 everywhere). */
+function halfModel(value = 0): CDDPM {
   const scheduler = DDPMScheduler.fromPreset('behrendt');
   return {
     variant: 'DDPM',
@@ -15,7 +15,7 @@ function halfModel(): CDDPM {
     config: { patchSize: null, scheduler: scheduler.toConfig() },
     testLevels: [500],
     condition: () => null,
-    predictX0: (xt: tf.Tensor4D) => tf.zerosLike(xt),
+    predictX0: (xt: tf.Tensor4D) => tf.fill(xt.shape, value),
   } as unknown as CDDPM;
 }
 
@@ -151,5 +151,41 @@ describe('evaluateBehrendt (per-volume protocol glue)', () => {
     // with validation volumes, τ comes from them
     const v = evaluateBehrendt([hit], { validation: [hit] });
     expect(v.summary.dice).toBe(1);
+  });
+});
+
+describe('compareModels (same detection and protocol for every variant)', () => {
+  it('hand-computed metrics for two stand-in reconstructions, timing and table', async () => {
+    // image 0.5 with a 2×2×2 lesion at 1.0; reco 0.5 → map 0.5 on the lesion only; reco 0 → map = image.
+    const shape = [4, 8, 8];
+    const image = new Float32Array(256).fill(0.5);
+    const seg = new Uint8Array(256);
+    for (let z = 1; z < 3; z++)
+      for (let y = 3; y < 5; y++)
+        for (let x = 3; x < 5; x++) {
+          image[(z * 8 + y) * 8 + x] = 1;
+          seg[(z * 8 + y) * 8 + x] = 1;
+        }
+    const vol = { image: { data: image, shape }, segmentation: { data: seg, shape } };
+    const rows = await compareModels(
+      { half: halfModel(0), zero: halfModel(-1) },
+      { validation: [vol], test: [vol, vol] },
+      { postprocess: { medianSize: 0 } },
+    );
+    expect(rows.map((r) => r.name)).toEqual(['half', 'zero']);
+    for (const r of rows) {
+      expect(r.dice).toBe(1);
+      expect(r.bestDice).toBe(1);
+      expect(r.auroc).toBe(1);
+      expect(r.auprc).toBe(1);
+      expect(r.secondsPerVolume).toBeGreaterThan(0);
+    }
+    expect(rows[0]!.l1Healthy).toBe(0);
+    expect(rows[1]!.l1Healthy).toBe(0.5);
+    expect(rows[1]!.tau).toBeGreaterThan(0.5); // between the healthy 0.5 and the lesion 1.0
+    expect(rows[1]!.tau).toBeLessThan(1);
+    const table = comparisonTable(rows);
+    expect(table.split('\n')).toHaveLength(4);
+    expect(table).toContain('| zero | 100.00 | 100.00 | 100.00 | 100.00 | 0.5000 |');
   });
 });

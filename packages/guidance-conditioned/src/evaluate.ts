@@ -18,7 +18,8 @@ import {
   type NdArray,
 } from '@adx/metrics';
 import { ArgumentError } from '@adx/diffusion-core';
-import type { VolumeArray } from './detect.js';
+import { detectConditioned, type DetectOptions, type VolumeArray } from './detect.js';
+import type { CDDPM } from './model.js';
 
 /** One evaluated volume: a detection result and its segmentation (> 0 = lesion), `[D, H, W]`. */
 export interface LabelledDetection {
@@ -130,4 +131,70 @@ export function evaluateBehrendt(
       l1Healthy: get('L1 (healthy)'),
     },
   };
+}
+
+/** A labelled volume for {@link compareModels}: the image in [0, 1], its brain mask and segmentation, `[D, H, W]`. */
+export interface EvaluationVolume {
+  image: VolumeArray;
+  segmentation: VolumeArray;
+  brainMask?: VolumeArray;
+  id?: string;
+}
+
+export interface ComparisonRow extends BehrendtSummary {
+  name: string;
+  /** Mean wall-clock seconds of `detectConditioned` per test volume (post-processing included). */
+  secondsPerVolume: number;
+  report: MetricsReport;
+}
+
+/**
+ * Runs several models (e.g. DDPM, pDDPM, cDDPM) through the same detection and the same Behrendt
+ * protocol: τ from each model's maps on the validation volumes, then per-volume metrics on the test
+ * volumes, and the mean detection time per test volume.
+ */
+export async function compareModels(
+  models: Readonly<Record<string, CDDPM>>,
+  data: { validation: readonly EvaluationVolume[]; test: readonly EvaluationVolume[] },
+  options: Omit<DetectOptions, 'brainMask' | 'returnIntermediates'> = {},
+): Promise<ComparisonRow[]> {
+  const rows: ComparisonRow[] = [];
+  for (const [name, model] of Object.entries(models)) {
+    const run = async (v: EvaluationVolume): Promise<LabelledDetection> => {
+      const detection = await detectConditioned(model, v.image, {
+        ...options,
+        ...(v.brainMask ? { brainMask: v.brainMask } : {}),
+      });
+      return {
+        detection,
+        segmentation: v.segmentation,
+        input: { data: v.image.data, shape: detection.anomalyMap.shape },
+        ...(v.brainMask ? { brainMask: v.brainMask } : {}),
+        ...(v.id !== undefined ? { id: v.id } : {}),
+      };
+    };
+    const validation: LabelledDetection[] = [];
+    for (const v of data.validation) validation.push(await run(v));
+    const test: LabelledDetection[] = [];
+    const t0 = performance.now();
+    for (const v of data.test) test.push(await run(v));
+    const secondsPerVolume = (performance.now() - t0) / 1000 / Math.max(1, data.test.length);
+    const { report, summary } = evaluateBehrendt(test, { validation });
+    rows.push({ name, ...summary, secondsPerVolume, report });
+  }
+  return rows;
+}
+
+/** Markdown table of {@link compareModels} rows (values in %, as the paper reports them). */
+export function comparisonTable(rows: readonly ComparisonRow[]): string {
+  const pct = (v: number) => (Number.isNaN(v) ? 'NaN' : (100 * v).toFixed(2));
+  const lines = [
+    '| model | Dice (val τ) | best Dice | AUPRC | AUROC | L1 healthy | τ | s / volume |',
+    '| --- | --- | --- | --- | --- | --- | --- | --- |',
+  ];
+  for (const r of rows)
+    lines.push(
+      `| ${r.name} | ${pct(r.dice)} | ${pct(r.bestDice)} | ${pct(r.auprc)} | ${pct(r.auroc)} | ${r.l1Healthy.toFixed(4)} | ${r.tau.toPrecision(3)} | ${r.secondsPerVolume.toFixed(2)} |`,
+    );
+  return lines.join('\n');
 }
