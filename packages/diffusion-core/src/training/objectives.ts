@@ -432,7 +432,9 @@ export function crossEntropyLoss(
     throw new ArgumentError('classWeights', `expected ${K} weights, got ${classWeights.length}`);
   return tf.tidy(() => {
     const oneHot = tf.oneHot(tf.cast(labels, 'int32'), K);
-    const nll = tf.neg(tf.sum(tf.mul(tf.logSoftmax(logits), oneHot), 1));
+    // log softmax = logits − logsumexp(logits) (tf.logSoftmax leaks a data id on the wasm backend)
+    const logProbs = tf.sub(logits, tf.logSumExp(logits, 1, true));
+    const nll = tf.neg(tf.sum(tf.mul(logProbs, oneHot), 1));
     if (!classWeights) return tf.mean(nll) as tf.Scalar;
     const w = tf.sum(tf.mul(oneHot, tf.tensor1d([...classWeights])), 1);
     return tf.div(tf.sum(tf.mul(w, nll)), tf.sum(w)) as tf.Scalar;
