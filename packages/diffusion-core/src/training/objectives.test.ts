@@ -174,7 +174,17 @@ describe('guided-diffusion loss pieces [cpu]', () => {
       tf.tidy(() => {
         const { mean, variance } = tf.moments(x, [0, 1, 2]);
         return tf.sum(
-          tf.mul(w, tf.batchNorm4d(x as tf.Tensor4D, mean, variance, b as tf.Tensor1D, g as tf.Tensor1D, 1e-3)),
+          tf.mul(
+            w,
+            tf.batchNorm4d(
+              x as tf.Tensor4D,
+              mean as tf.Tensor1D,
+              variance as tf.Tensor1D,
+              b as tf.Tensor1D,
+              g as tf.Tensor1D,
+              1e-3,
+            ),
+          ),
         );
       });
     const grads = tf.grads((x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => f(x, g, b))([x0, gamma0, beta0]);
