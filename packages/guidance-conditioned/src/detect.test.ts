@@ -33,7 +33,9 @@ describe('simplex noise of the pipeline fixture', () => {
   });
 });
 
-describeBackends('detectConditioned parity (cddpm_unet pipeline_*)', () => {
+describeBackends('detectConditioned parity (cddpm_unet pipeline_*)', (backend) => {
+  // SwiftShader WebGPU compiles a shader per new shape and runs on the CPU: allow minutes.
+  const slow = backend === 'webgpu' ? 600_000 : undefined;
   let model: CDDPM;
   beforeAll(() => {
     model = fixtureModel();
@@ -47,36 +49,52 @@ describeBackends('detectConditioned parity (cddpm_unet pipeline_*)', () => {
     tf.dispose([x, c]);
   });
 
-  it('pipeline_reco_t250/500/750, pipeline_reco, pipeline_residual (≤ 1e-4), leak-free', async () => {
-    const res = await expectNoLeaks(() =>
-      detectConditioned(model, volume, { noise: fixtureNoise, returnIntermediates: true, postprocess: false }),
-    );
-    for (const t of [250, 500, 750])
-      expectClose(res.levels!.get(t)!.data, f32(entry(fx, `pipeline_reco_t${t}`)), 1e-4, `reco_t${t}`);
-    expectClose(res.reconstruction.data, f32(entry(fx, 'pipeline_reco')), 1e-4, 'pipeline_reco');
-    expectClose(res.residual.data, f32(entry(fx, 'pipeline_residual')), 1e-4, 'pipeline_residual');
-    expect(res.anomalyMap.data).toEqual(res.residual.data);
-    expect(res.reconstruction.shape).toEqual([2, 32, 32]);
-  });
+  it(
+    'pipeline_reco_t250/500/750, pipeline_reco, pipeline_residual (≤ 1e-4), leak-free',
+    async () => {
+      const res = await expectNoLeaks(() =>
+        detectConditioned(model, volume, { noise: fixtureNoise, returnIntermediates: true, postprocess: false }),
+      );
+      for (const t of [250, 500, 750])
+        expectClose(res.levels!.get(t)!.data, f32(entry(fx, `pipeline_reco_t${t}`)), 1e-4, `reco_t${t}`);
+      expectClose(res.reconstruction.data, f32(entry(fx, 'pipeline_reco')), 1e-4, 'pipeline_reco');
+      expectClose(res.residual.data, f32(entry(fx, 'pipeline_residual')), 1e-4, 'pipeline_residual');
+      expect(res.anomalyMap.data).toEqual(res.residual.data);
+      expect(res.reconstruction.shape).toEqual([2, 32, 32]);
+    },
+    slow,
+  );
 
-  it('chunking keeps one noise map per level for the whole volume; tensor input works', async () => {
-    const t = tf.tensor4d(volume.data, [2, 32, 32, 1]);
-    const a = await detectConditioned(model, t, { noise: fixtureNoise, chunkSize: 1, postprocess: false });
-    t.dispose();
-    expectClose(a.reconstruction.data, f32(entry(fx, 'pipeline_reco')), 1e-4, 'chunked reco');
-  });
+  it(
+    'chunking keeps one noise map per level for the whole volume; tensor input works',
+    async () => {
+      const t = tf.tensor4d(volume.data, [2, 32, 32, 1]);
+      const a = await detectConditioned(model, t, { noise: fixtureNoise, chunkSize: 1, postprocess: false });
+      t.dispose();
+      expectClose(a.reconstruction.data, f32(entry(fx, 'pipeline_reco')), 1e-4, 'chunked reco');
+    },
+    slow,
+  );
 
-  it('a single level (DDPM mode, t = 500 at index 499) gives pipeline_reco_t500', async () => {
-    const res = await detectConditioned(model, volume, { levels: [500], noise: fixtureNoise, postprocess: false });
-    expectClose(res.reconstruction.data, f32(entry(fx, 'pipeline_reco_t500')), 1e-4, 'single level');
-  });
+  it(
+    'a single level (DDPM mode, t = 500 at index 499) gives pipeline_reco_t500',
+    async () => {
+      const res = await detectConditioned(model, volume, { levels: [500], noise: fixtureNoise, postprocess: false });
+      expectClose(res.reconstruction.data, f32(entry(fx, 'pipeline_reco_t500')), 1e-4, 'single level');
+    },
+    slow,
+  );
 
-  it('seeded default noise is deterministic and does not grow the tensor count', async () => {
-    const run = () => detectConditioned(model, volume, { rng: 5, levels: [250] });
-    const a = await expectNoLeaks(run);
-    const b = await expectNoLeaks(run);
-    expect(Array.from(a.anomalyMap.data)).toEqual(Array.from(b.anomalyMap.data));
-  });
+  it(
+    'seeded default noise is deterministic and does not grow the tensor count',
+    async () => {
+      const run = () => detectConditioned(model, volume, { rng: 5, levels: [250] });
+      const a = await expectNoLeaks(run);
+      const b = await expectNoLeaks(run);
+      expect(Array.from(a.anomalyMap.data)).toEqual(Array.from(b.anomalyMap.data));
+    },
+    slow,
+  );
 
   it('typed errors', async () => {
     await expect(detectConditioned(model, { data: new Float32Array(10), shape: [2, 32, 32] })).rejects.toThrow(
