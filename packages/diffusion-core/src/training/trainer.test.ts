@@ -11,6 +11,11 @@ import { InMemoryDataset, type BatchInput } from './data.js';
 import { DiffusionObjective } from './objectives.js';
 import { memoryCheckpointStore, Trainer, TrainingDivergedError, type ProgressEvent } from './trainer.js';
 import { parseCheckpoint } from '../weights/checkpoint.js';
+import { readCheckpointFiles, writeFolderAtomic } from '../node.js';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { folderStoreFrom } from './trainer.js';
 
 /** A THOR-style MONAI UNet, tiny enough for the cpu backend's slow filter gradient. */
 const tinyThor = (seed = 1) =>
@@ -271,6 +276,44 @@ describe('Trainer checkpoints [cpu]', () => {
     expect((parseCheckpoint(await store.read('last')).state as { step: number }).step).toBe(3);
     trainer.dispose();
     model.dispose();
+  });
+
+  it('the whole lifecycle (build, fit, save, load, dispose) leaves no tensor behind', async () => {
+    await tf.setBackend('cpu');
+    await expectNoLeaks(async () => {
+      const { model, objective, store } = build();
+      const trainer = new Trainer({ objective, ...options, store });
+      await trainer.fit({ data: data(), steps: 1 });
+      trainer.loadState(await store.read('last'));
+      trainer.dispose();
+      model.dispose();
+    });
+  });
+
+  it('writes checkpoint folders atomically through the Node helpers and resumes from them', async () => {
+    await tf.setBackend('cpu');
+    const root = mkdtempSync(join(tmpdir(), 'adx-trainer-'));
+    try {
+      const store = folderStoreFrom(root, { writeFolderAtomic, readCheckpointFiles }, join);
+      const { model, objective } = build();
+      const trainer = new Trainer({ objective, ...options, store, checkpointEvery: 1 });
+      await trainer.fit({ data: data(), steps: 2 });
+      expect(readdirSync(root)).toEqual(['last']); // no temp or aside folders left
+      expect(readdirSync(join(root, 'last')).sort()).toEqual([
+        'config.json',
+        'ema.safetensors',
+        'model.safetensors',
+        'optimizer.safetensors',
+        'state.json',
+      ]);
+      const again = await Trainer.resume({ store }, { objective });
+      expect(again.step).toBe(2);
+      expectIdentical(await snapshot(again.ema!.shadow), await snapshot(trainer.ema!.shadow));
+      for (const t of [trainer, again]) t.dispose();
+      model.dispose();
+    } finally {
+      rmSync(root, { recursive: true, force: true });
+    }
   });
 
   it('rejects unknown options and a checkpoint of another objective', async () => {

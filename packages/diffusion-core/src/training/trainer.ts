@@ -270,8 +270,16 @@ export class Trainer {
     const { type: _t, ...adamOptions } = { lr: 1e-4, ...options.optimizer };
     const params = (this.params = this.collectParams());
     const record = Object.fromEntries(params.map((p) => [p.name, p.variable]));
-    this.optimizer = optType === 'adamw' ? new AdamW(record, adamOptions) : new Adam(record, adamOptions);
-    this.ema = options.ema ? new EMA(record, options.ema) : null;
+    // Built inside a tidy: the optimizer and EMA constructors leave the initial-value tensors of
+    // their variables (tf.variable(tf.zerosLike(p))) undisposed; the variables themselves survive.
+    let optimizer!: Adam;
+    let ema = null as EMA | null;
+    tf.tidy(() => {
+      optimizer = optType === 'adamw' ? new AdamW(record, adamOptions) : new Adam(record, adamOptions);
+      ema = options.ema ? new EMA(record, options.ema) : null;
+    });
+    this.optimizer = optimizer;
+    this.ema = ema;
     this.config = {
       optimizer: { type: optType, ...this.optimizer.toConfig() },
       ema: this.ema ? this.ema.toConfig() : null,
@@ -643,7 +651,15 @@ export class Trainer {
         expAvgSq[p.name] = fromTorch(opt, `exp_avg_sq.${p.name}`, p, 'optimizer.safetensors');
         if (ams) maxSq[p.name] = fromTorch(opt, `max_exp_avg_sq.${p.name}`, p, 'optimizer.safetensors');
       }
-      this.optimizer.setState({ step: state.optimizerStep, expAvg, expAvgSq, ...(ams ? { maxExpAvgSq: maxSq } : {}) });
+      // (setState's same-dtype tf.cast makes clones; the tidy frees them)
+      tf.tidy(() =>
+        this.optimizer.setState({
+          step: state.optimizerStep,
+          expAvg,
+          expAvgSq,
+          ...(ams ? { maxExpAvgSq: maxSq } : {}),
+        }),
+      );
     } finally {
       tf.dispose([...Object.values(expAvg), ...Object.values(expAvgSq), ...Object.values(maxSq)]);
     }
@@ -653,7 +669,7 @@ export class Trainer {
       const shadow: Record<string, tf.Tensor> = {};
       try {
         for (const p of this.params) shadow[p.name] = fromTorch(emaFile, p.name, p, 'ema.safetensors');
-        this.ema.setState({ step: state.emaStep, shadow });
+        tf.tidy(() => this.ema!.setState({ step: state.emaStep!, shadow }));
       } finally {
         tf.dispose(Object.values(shadow));
       }
