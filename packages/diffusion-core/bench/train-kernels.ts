@@ -1,6 +1,6 @@
 /**
  * Benchmark of ADX's wasm training kernels. Run from packages/diffusion-core:
- *   npx tsx bench/train-kernels.ts [--quick]
+ *   npx tsx bench/train-kernels.ts [--quick] [--only=filter,input,stack,unet]
  *
  * 1. GFLOP/s of the conv filter gradient (Conv2DBackpropFilter, 2·B·OH·OW·KH·KW·Ci·Co FLOP) for
  *    UNet-typical shapes: the registered wasm kernel (im2col + one NN GEMM), the
@@ -8,6 +8,7 @@
  *    earlier prototype), and the cpu backend's own kernel.
  * 2. The forward conv2d GFLOP/s on wasm for reference.
  * 3. Training step / forward time ratio and ms per step of a small conv stack on wasm and cpu.
+ * 4. The same for a small THOR-style UNet trained with ε-MSE and Adam, with live tensor counts.
  * Timings are wall-clock medians; numbers from a shared machine are noisy.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -18,7 +19,10 @@ import {
   registerWasmTrainingKernels,
   unregisterWasmTrainingKernels,
   conv2dFilterGradient,
+  Adam,
 } from '../src/training/index.js';
+import { DiffusionModelUNet } from '../src/models/monai-unet.js';
+import { SeededRNG } from '../src/random/rng.js';
 
 tf.env().set('IS_TEST', true); // no "install tfjs-node" banner
 registerTrainingGradients();
@@ -209,6 +213,71 @@ async function benchStep(): Promise<void> {
   }
 }
 
-await benchFilterGrad();
-await benchInputGrad();
-await benchStep();
+/**
+ * A small THOR-style UNet (MONAI DiffusionModelUNet, channels [32, 64, 64], attention on the two
+ * lower levels, as the THOR fixture config) trained with ε-MSE + Adam: forward ms, full training
+ * step (forward, backward, Adam update) ms, images/s, and live tensors after the steps.
+ */
+async function benchUNet(): Promise<void> {
+  const S = 32;
+  const B = 4;
+  const steps = quick ? 3 : 10;
+  console.log(
+    `\nTHOR-style UNet [32,64,64], ${S}x${S}x1, batch ${B}: forward ms, train step ms (fwd+bwd+Adam), ratio, images/s`,
+  );
+  for (const backend of ['wasm', 'cpu'] as const) {
+    await tf.setBackend(backend);
+    await tf.ready();
+    const model = DiffusionModelUNet.fromConfig(
+      {
+        inChannels: 1,
+        outChannels: 1,
+        numChannels: [32, 64, 64],
+        attentionLevels: [false, true, true],
+        numResBlocks: 1,
+        numHeadChannels: 64,
+        normNumGroups: 32,
+      },
+      { seed: 1 },
+    );
+    const vars = model.trainableVariables();
+    const opt = new Adam(vars, { lr: 1e-4 });
+    const rng = new SeededRNG(0);
+    const x = rng.randn([B, S, S, 1]) as tf.Tensor4D;
+    const eps = rng.randn([B, S, S, 1]);
+    const t = [10, 200, 500, 900];
+    const n = backend === 'cpu' ? 1 : steps;
+    const fwd = await time(() => model.apply(x, t), backend === 'cpu' ? 1 : 5);
+    const step = (): tf.Tensor => {
+      const { value, grads } = tf.variableGrads(
+        () => tf.mean(tf.squaredDifference(model.apply(x, t), eps)) as tf.Scalar,
+        vars,
+      );
+      opt.step(grads);
+      tf.dispose(Object.values(grads));
+      return value;
+    };
+    const before = tf.memory().numTensors;
+    const ms = await time(step, n);
+    const after = tf.memory().numTensors;
+    console.log(
+      `${backend.padEnd(5)} fwd ${fwd.toFixed(1)} ms, step ${ms.toFixed(1)} ms, ratio ${(ms / fwd).toFixed(2)}, ` +
+        `${((B / ms) * 1000).toFixed(1)} images/s, live tensors ${before} → ${after} after ${n + 1} steps`,
+    );
+    opt.dispose();
+    model.dispose();
+    tf.dispose([x, eps]);
+  }
+}
+
+const only = process.argv
+  .find((a) => a.startsWith('--only='))
+  ?.slice(7)
+  .split(',');
+const sections: Record<string, () => Promise<void>> = {
+  filter: benchFilterGrad,
+  input: benchInputGrad,
+  stack: benchStep,
+  unet: benchUNet,
+};
+for (const [name, run] of Object.entries(sections)) if (!only || only.includes(name)) await run();

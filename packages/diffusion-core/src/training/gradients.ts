@@ -63,7 +63,8 @@ function unary(
 }
 
 const zeroGrad = (name: string): tf.GradConfig => unary(name, (dy) => tf.zerosLike(dy), 'none');
-const f32 = (t: tf.Tensor): tf.Tensor => tf.cast(t, 'float32');
+/** float32 view of an operand (no copy when it already is float32; never returned as a gradient as is). */
+const f32 = (t: tf.Tensor): tf.Tensor => (t.dtype === 'float32' ? t : tf.cast(t, 'float32'));
 
 /** tfjs-core gradients/min_max_grad_util.ts gradForMinAndMax. */
 function minMaxGrad(dy: tf.Tensor, y: tf.Tensor, x: tf.Tensor, axes: number[]): tf.Tensor {
@@ -172,7 +173,7 @@ function gradConfigs(): tf.GradConfig[] {
       ),
     ),
     unary('Cast', (dy) => dy.clone(), 'none'),
-    unary('Identity', (dy) => f32(dy), 'none'),
+    unary('Identity', (dy) => tf.cast(dy, 'float32'), 'none'),
     unary('Reshape', (dy, x) => tf.reshape(dy, x.shape)),
     unary('ExpandDims', (dy, x) => tf.reshape(dy, x.shape), 'x', 'input'),
     unary(
@@ -345,11 +346,15 @@ function gradConfigs(): tf.GradConfig[] {
       saveAllInputs: true,
       gradFunc: (dy: Dy, saved: Saved, a: Attrs) => {
         const axis = tf.util.parseAxisParam(a.axis as number, saved[0]!.shape)[0]!;
-        const parts = tf.split(
-          one(dy),
-          saved.map((t) => t.shape[axis]!),
-          axis,
-        );
+        const g = one(dy);
+        // Split a [outer, concat, inner] view: the wasm Slice kernel copies rank ≤ 4 by rows but
+        // falls back to a per-element loop for rank 5+ (e.g. nearest upsampling built from concat).
+        const outer = g.shape.slice(0, axis).reduce((p, c) => p * c, 1);
+        const inner = g.shape.slice(axis + 1).reduce((p, c) => p * c, 1);
+        const sizes = saved.map((t) => t.shape[axis]!);
+        const parts = tf
+          .split(tf.reshape(g, inner === 1 ? [outer, g.shape[axis]!] : [outer, g.shape[axis]!, inner]), sizes, 1)
+          .map((t, i) => tf.reshape(t, saved[i]!.shape));
         return Object.fromEntries(parts.map((t, i) => [String(i), () => t])) as GradMap;
       },
     },
