@@ -117,9 +117,11 @@ describe('intensity augmentations (Behrendt, torchio)', () => {
     expect(Array.from(randomBlur({ p: 0 })(imp, new SeededRNG(1)).data)).toEqual(Array.from(imp.data));
   });
 
-  it('ghosting: all lines at intensity 1 keep only the DC line (mean along the axis); intensity 0 is the identity', () => {
+  it('ghosting: all lines at intensity 1 keep only the restored DC line (mean along the axis); intensity 0 is the identity', () => {
     const im = ramp(1, 4, 6);
-    const out = ghosting(im, { numGhosts: 1, axis: 1, intensity: 1, restore: 0 });
+    const zero = ghosting(im, { numGhosts: 1, axis: 1, intensity: 1, restore: 0 }); // empty restore band
+    for (const v of zero.data) expect(v).toBeCloseTo(0, 4);
+    const out = ghosting(im, { numGhosts: 1, axis: 1, intensity: 1, restore: null });
     for (let y = 0; y < 4; y++) {
       let mean = 0;
       for (let x = 0; x < 6; x++) mean += at(im, 0, y, x) / 6;

@@ -316,12 +316,12 @@ export function randomBlur(options: { std?: number; spacing?: [number, number]; 
 /**
  * MRI ghosting along `axis` (0: rows/H, 1: columns/W) (torchio `Ghosting.add_artifact`): in the
  * centred (fftshift-ed) k-space along that axis, every `numGhosts`-th line is scaled by
- * 1 − intensity, then the central band of ⌊restore·n⌉ lines is restored and the real part of the
- * inverse transform kept. The mask depends on one axis only, so a 1D DFT along it is exact.
+ * 1 − intensity, then the central band `[mid − ⌊r/2⌋, mid + ⌊r/2⌋)` (r = round(restore·n), mid = ⌊n/2⌋;
+ * only the centre line for `restore: null`) is restored and the real part of the inverse kept. The mask depends on one axis only, so a 1D DFT along it is exact.
  */
 export function ghosting(
   images: ImageArray,
-  params: { numGhosts: number; axis: 0 | 1; intensity: number; restore?: number },
+  params: { numGhosts: number; axis: 0 | 1; intensity: number; restore?: number | null },
 ): ImageArray {
   const [, H, W, C] = check(images);
   const { numGhosts, axis, intensity, restore = 0.02 } = params;
@@ -330,12 +330,16 @@ export function ghosting(
   if (numGhosts === 0 || intensity === 0) return { data: new Float32Array(images.data), shape: [...images.shape] };
   const n = axis === 0 ? H : W;
   const mid = Math.floor(n / 2); // fftshift puts k = 0 at index ⌊n/2⌋
-  const half = Math.floor(Math.round(restore * n) / 2);
+  // `_get_slices_to_restore`: slice(mid − ⌊r/2⌋, mid + ⌊r/2⌋) with r = round(restore·n); null: the centre line
+  const [lo, hi] =
+    restore === null
+      ? [mid, mid + 1]
+      : [mid - Math.floor(Math.round(restore * n) / 2), mid + Math.floor(Math.round(restore * n) / 2)];
   const gain = new Float64Array(n); // per unshifted frequency k
   for (let s = 0; s < n; s++) {
     const k = (s - mid + n) % n;
     const ghostLine = s % numGhosts === 0;
-    const restored = s >= mid - half && s <= mid + half;
+    const restored = s >= lo && s < hi;
     gain[k] = ghostLine && !restored ? 1 - intensity : 1;
   }
   const cosT = Float64Array.from({ length: n * n }, (_, i) => Math.cos((-2 * Math.PI * ((i / n) | 0) * (i % n)) / n));
