@@ -18,7 +18,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { ArgumentError, ConfigError, checkConfigKeys } from '../errors.js';
 import type { Classifier, DenoisingModel } from '../models/types.js';
 import type { Module } from '../nn/module.js';
-import type { SeededRNG } from '../random/rng.js';
+import { SeededRNG } from '../random/rng.js';
 import type { DDPMScheduler } from '../schedulers/ddpm.js';
 import { simplexNoiseBatch } from '../noise/simplex.js';
 import { sampleUniformTimesteps } from './losses.js';
@@ -347,6 +347,37 @@ export class DiffusionObjective implements TrainingObjective {
       if (this.config.rescaleVb) vb = tf.mul(vb, T / 1000);
       return tf.add(main, vb) as tf.Tensor1D;
     });
+  }
+
+  /**
+   * Validation metric (THOR `test()`-style, one forward instead of a full reverse chain): noise the
+   * batch to `timestep` with noise from `new SeededRNG(seed)` (the same every call), predict x̂₀
+   * (unclipped) and return mean (x̂₀ − x₀)² in the model's input range. Networks run in eval mode.
+   */
+  async reconstructionError(
+    batch: TrainingBatch,
+    options: { timestep: number; seed?: number } = { timestep: 250 },
+  ): Promise<number> {
+    const { timestep, seed = 0 } = options;
+    const x = batch.image;
+    const [B, H, W, C] = x.shape;
+    const rng = new SeededRNG(seed);
+    this.setTraining(false);
+    const err = tf.tidy(() => {
+      const x0 = this.config.inputScaling === 'zeroOneToSymmetric' ? (tf.sub(tf.mul(x, 2), 1) as tf.Tensor4D) : x;
+      const t = new Array<number>(B).fill(timestep);
+      const xt = this.scheduler.addNoise(x0, this.drawNoise([B, H, W, C], rng), t) as tf.Tensor4D;
+      const cond: { classLabels?: tf.Tensor1D; condition?: tf.Tensor2D } = {};
+      if (this.config.classConditional) cond.classLabels = batch.label;
+      if (this.nets.encoder) cond.condition = this.nets.encoder.apply(x, { training: false });
+      else if (batch.condition) cond.condition = batch.condition;
+      const out = this.nets.model.apply(xt, this.scheduler.modelTimesteps(t), cond);
+      const x0Hat = this.scheduler.predictOriginalSample(out, t, xt, false);
+      return tf.mean(tf.square(tf.sub(x0Hat, x0)));
+    });
+    const v = (await err.data())[0]!;
+    err.dispose();
+    return v;
   }
 
   toConfig(): Record<string, unknown> {

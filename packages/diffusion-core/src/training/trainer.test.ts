@@ -99,6 +99,16 @@ describeBackends('Trainer', (backend) => {
     }
     expect(events[2]!.etaSeconds).toBe(0);
     expect(after).toBeLessThan(0.8 * before);
+    // the x̂₀ reconstruction error at a fixed t (the validation metric) improves as well
+    const x = tf.tensor4d(images.data, images.shape);
+    const rec = await objective.reconstructionError({ image: x }, { timestep: 300, seed: 1 });
+    expect(rec).toBe(await objective.reconstructionError({ image: x }, { timestep: 300, seed: 1 }));
+    x.dispose();
+    const fresh = DiffusionObjective.thor(tinyThor(1), DDPMScheduler.fromPreset('thor'));
+    const x2 = tf.tensor4d(images.data, images.shape);
+    expect(rec).toBeLessThan(await fresh.reconstructionError({ image: x2 }, { timestep: 300, seed: 1 }));
+    x2.dispose();
+    fresh.nets.model.dispose();
     trainer.dispose();
     model.dispose();
   });
