@@ -1,6 +1,7 @@
 /**
  * Benchmark of ADX's wasm training kernels. Run from packages/diffusion-core:
- *   npx tsx bench/train-kernels.ts [--quick] [--only=filter,input,stack,unet]
+ *   npx tsx bench/train-kernels.ts [--quick] [--only=filter,input,stack,unet] [--cpu-unet]
+ * (--cpu-unet adds the UNet step on the cpu backend: minutes.)
  *
  * 1. GFLOP/s of the conv filter gradient (Conv2DBackpropFilter, 2·B·OH·OW·KH·KW·Ci·Co FLOP) for
  *    UNet-typical shapes: the registered wasm kernel (im2col + one NN GEMM), the
@@ -225,7 +226,8 @@ async function benchUNet(): Promise<void> {
   console.log(
     `\nTHOR-style UNet [32,64,64], ${S}x${S}x1, batch ${B}: forward ms, train step ms (fwd+bwd+Adam), ratio, images/s`,
   );
-  for (const backend of ['wasm', 'cpu'] as const) {
+  const backends = process.argv.includes('--cpu-unet') ? (['wasm', 'cpu'] as const) : (['wasm'] as const);
+  for (const backend of backends) {
     await tf.setBackend(backend);
     await tf.ready();
     const model = DiffusionModelUNet.fromConfig(
