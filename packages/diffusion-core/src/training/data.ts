@@ -37,9 +37,11 @@ export function epochBatches(data: TrainingData, epoch: number): BatchIterable {
   return data as BatchIterable;
 }
 
-/** True when every epoch restarts the source deterministically (factories and datasets). */
+/** True when every epoch restarts the source deterministically (factories, datasets, arrays). */
 export function isRestartable(data: TrainingData): boolean {
-  return typeof data === 'function' || typeof (data as { batches?: unknown }).batches === 'function';
+  return (
+    Array.isArray(data) || typeof data === 'function' || typeof (data as { batches?: unknown }).batches === 'function'
+  );
 }
 
 /** Iterates sync or async iterables uniformly. */
