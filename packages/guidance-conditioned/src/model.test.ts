@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DDPMScheduler } from '@adx/diffusion-core';
+import { ConfigError, DDPMScheduler, WeightsError } from '@adx/diffusion-core';
 import { CDDPM, paperConfig, resolveConfig } from './model.js';
 import { fixture, tinyConfig, tinyUNet } from './__tests__/fixtures.js';
 
@@ -59,5 +59,20 @@ describe('CDDPM config', () => {
     expect(() => resolveConfig({ ...tinyConfig, scheduler: { predictionType: 'epsilon' } })).toThrow(/pred_x0/);
     expect(() => resolveConfig({ ...tinyConfig, encoder: { depth: 3 } })).toThrow(ConfigError);
     expect(() => paperConfig('nope' as never)).toThrow(ConfigError);
+  });
+
+  it('loadWeights: strict keys, encoder required exactly for cDDPM', () => {
+    const m = new CDDPM(tinyConfig);
+    const unet = fixture('cddpm_unet').weights;
+    const encoder = fixture('cddpm_encoder_resnet50').weights;
+    expect(() => m.loadWeights({ unet })).toThrow(WeightsError);
+    const r = m.loadWeights({ unet, encoder });
+    expect(r.unet.loaded.length).toBe(unet.size);
+    expect(r.encoder!.ignored.every((k) => k.endsWith('num_batches_tracked'))).toBe(true);
+    expect(() => m.loadWeights({ unet: encoder, encoder })).toThrow(/unet/);
+    m.dispose();
+    const d = new CDDPM({ variant: 'DDPM', unet: { ...tinyUNet, numClasses: null } });
+    expect(() => d.loadWeights({ unet, encoder })).toThrow(/no encoder/);
+    d.dispose();
   });
 });

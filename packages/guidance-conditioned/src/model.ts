@@ -17,13 +17,25 @@ import {
   ConfigError,
   DDPMScheduler,
   ResNetEncoder,
+  WeightsError,
   checkConfigKeys,
+  loadStateDict,
   resolveConditionedUNetModelConfig,
   type ConditionedUNetModelConfig,
   type DDPMSchedulerConfig,
   type ResNetEncoderConfig,
+  type LoadStateDictResult,
   type TimestepsInput,
+  type TorchTensor,
 } from '@adx/diffusion-core';
+
+/** PyTorch-layout state dicts (key → tensor) of the two networks, keys as the upstream modules name them. */
+export interface CDDPMStateDicts {
+  /** `OpenAI_Unet.UNetModel.state_dict()`. */
+  unet: Map<string, TorchTensor> | Record<string, TorchTensor>;
+  /** timm/torchvision ResNet `state_dict()` (cDDPM only; `num_batches_tracked` is skipped). */
+  encoder?: Map<string, TorchTensor> | Record<string, TorchTensor>;
+}
 
 /** `cDDPM` (conditioned), `DDPM` (plain, full-image noise) or `pDDPM` (patched). */
 export type CDDPMVariant = 'cDDPM' | 'DDPM' | 'pDDPM';
@@ -294,6 +306,27 @@ export class CDDPM {
   /** x̂₀ = UNet(x_t, t, c) in [−1, 1] (not clamped; `objective pred_x0`). */
   predictX0(xt: tf.Tensor4D, timesteps: TimestepsInput, condition: tf.Tensor2D | null): tf.Tensor4D {
     return this.unet.apply(xt, timesteps, condition ? { condition } : {});
+  }
+
+  /**
+   * Loads trained weights (strict: every parameter exactly once, PyTorch layouts converted by
+   * `loadStateDict`). The encoder's BatchNorm running statistics are part of its state dict.
+   */
+  loadWeights(
+    weights: CDDPMStateDicts,
+    source = 'weights',
+  ): { unet: LoadStateDictResult; encoder?: LoadStateDictResult } {
+    if (this.encoder && !weights.encoder)
+      throw new WeightsError(source, 'the cDDPM variant needs the encoder state dict as well');
+    if (!this.encoder && weights.encoder)
+      throw new WeightsError(source, `the ${this.variant} baseline has no encoder; drop the encoder state dict`);
+    const unet = loadStateDict(this.unet, weights.unet, { source: `${source} (unet)` });
+    if (!this.encoder || !weights.encoder) return { unet };
+    const encoder = loadStateDict(this.encoder, weights.encoder, {
+      ignore: ResNetEncoder.ignoredTorchKeys,
+      source: `${source} (encoder)`,
+    });
+    return { unet, encoder };
   }
 
   numParameters(): number {

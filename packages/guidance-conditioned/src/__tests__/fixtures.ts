@@ -1,6 +1,6 @@
 /** Test helpers: the cDDPM parity fixtures of @adx/diffusion-core (read from inside the repo). Not shipped. */
 import { readJson, readSafetensorsFile } from '@adx/test-utils';
-import { ResNetEncoder, loadStateDict, type SafetensorsEntry } from '@adx/diffusion-core';
+import type { SafetensorsEntry } from '@adx/diffusion-core';
 import { CDDPM, type CDDPMConfigInput } from '../model.js';
 
 const dir = (name: string, file: string) =>
@@ -76,10 +76,9 @@ export const tinyConfig: CDDPMConfigInput = { variant: 'cDDPM', encoder: tinyEnc
 /** The fixture cDDPM: tiny conditioned UNet + width-reduced ResNet-50 with the stored weights. */
 export function fixtureModel(): CDDPM {
   const model = new CDDPM(tinyConfig);
-  loadStateDict(model.unet, fixture('cddpm_unet').weights, { source: 'cddpm_unet' });
-  loadStateDict(model.encoder!, fixture('cddpm_encoder_resnet50').weights, {
-    ignore: ResNetEncoder.ignoredTorchKeys,
-    source: 'cddpm_encoder_resnet50',
-  });
+  model.loadWeights(
+    { unet: fixture('cddpm_unet').weights, encoder: fixture('cddpm_encoder_resnet50').weights },
+    'parity fixtures',
+  );
   return model;
 }
