@@ -1,0 +1,2 @@
+export * from './wolleb.js';
+export * from './evaluate.js';
