@@ -1,2 +1,3 @@
 export * from './wolleb.js';
 export * from './evaluate.js';
+export * from './training.js';
