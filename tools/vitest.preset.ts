@@ -16,6 +16,8 @@ export function adxVitest(name: string, extra: { testTimeout?: number; setupFile
       testTimeout: extra.testTimeout ?? 120_000,
       hookTimeout: 120_000,
       setupFiles: extra.setupFiles ?? [],
+      // Console output plus a JSON report that tools/test-summary.mjs totals for CI.
+      reporters: ['default', ['json', { outputFile: 'test-results/vitest.json' }]],
     },
   });
 }
