@@ -152,8 +152,8 @@ const OPTION_KEYS: readonly (keyof ClassifierGuidanceOptions)[] = [
 
 /**
  * g = ∇ₓ Σ_b log softmax(C(x, t))[b, target] — the official `cond_fn` (autograd through the
- * classifier only). `timesteps` is one value or one per image. Works on cpu, wasm and webgpu
- * (registers ADX's gradient functions if tfjs' are absent). Caller disposes the result.
+ * classifier only). `timesteps` is one value or one per image. Tested on cpu and wasm (webgpu
+ * untested); registers ADX's gradient functions if tfjs' are absent. Caller disposes the result.
  */
 export function classifierLogProbGradient(
   classifier: NoisyClassifier,
