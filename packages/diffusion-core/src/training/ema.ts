@@ -70,7 +70,11 @@ export class EMA {
     this.params = Array.isArray(params)
       ? params.map((v) => [v.name, v] as [string, tf.Variable])
       : Object.entries(params);
-    for (const [name, p] of this.params) this.shadowVars.set(name, tf.variable(tf.clone(p), false));
+    for (const [name, p] of this.params) {
+      const init = tf.clone(p);
+      this.shadowVars.set(name, tf.variable(init, false));
+      init.dispose(); // tf.variable copies; keep only the variable
+    }
   }
 
   /** The decay used by update number `n` (1-based), diffusers `get_decay`. */
@@ -128,7 +132,7 @@ export class EMA {
       if (v.shape.join() !== s.shape.join())
         throw new ArgumentError(`state.shadow.${name}`, `shape [${v.shape.join(', ')}] ≠ [${s.shape.join(', ')}]`);
     }
-    for (const [name, s] of this.shadowVars) s.assign(tf.cast(state.shadow[name]!, 'float32'));
+    for (const [name, s] of this.shadowVars) tf.tidy(() => s.assign(tf.cast(state.shadow[name]!, 'float32')));
     this.step = state.step;
   }
 

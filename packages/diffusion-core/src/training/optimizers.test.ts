@@ -229,6 +229,25 @@ describeBackends('EMA', () => {
   });
 });
 
+describeBackends('optimizer and EMA lifetimes', () => {
+  it('construction, state restore and dispose leave no tensors behind', async () => {
+    const params = [tf.variable(tf.ones([3, 2])), tf.variable(tf.zeros([4]))];
+    const before = tf.memory().numTensors;
+    const adam = new Adam(params, { lr: 0.1, amsgrad: true });
+    const ema = new EMA(params, { decay: 0.9 });
+    // Each moment/shadow is exactly one live variable.
+    expect(tf.memory().numTensors - before).toBe(3 * params.length + params.length);
+    // getState returns tensors the caller owns; tidy releases them after the round trip.
+    tf.tidy(() => adam.setState(adam.getState()));
+    tf.tidy(() => ema.setState(ema.getState()));
+    expect(tf.memory().numTensors - before).toBe(3 * params.length + params.length);
+    adam.dispose();
+    ema.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    params.forEach((p) => p.dispose());
+  });
+});
+
 describe('optimizer argument checks', () => {
   it('rejects gradients of the wrong shape', () => {
     const p = tf.variable(tf.zeros([2]));

@@ -86,9 +86,9 @@ export class Adam {
     this.validate();
     this.params = namedParams(params);
     for (const [name, p] of this.params) {
-      this.m.set(name, tf.variable(tf.zerosLike(p), false));
-      this.v.set(name, tf.variable(tf.zerosLike(p), false));
-      if (this.config.amsgrad) this.vMax.set(name, tf.variable(tf.zerosLike(p), false));
+      this.m.set(name, zerosVariable(p));
+      this.v.set(name, zerosVariable(p));
+      if (this.config.amsgrad) this.vMax.set(name, zerosVariable(p));
     }
   }
 
@@ -178,7 +178,7 @@ export class Adam {
           );
         }
       }
-      for (const [name, target] of map) target.assign(tf.cast(values![name]!, 'float32'));
+      for (const [name, target] of map) tf.tidy(() => target.assign(tf.cast(values![name]!, 'float32')));
     };
     load(this.m, state.expAvg, 'expAvg');
     load(this.v, state.expAvgSq, 'expAvgSq');
@@ -253,4 +253,12 @@ export function clipGradNorm<G extends Grads>(
     const out = (Array.isArray(grads) ? clipped.map(([, g]) => g) : Object.fromEntries(clipped)) as G;
     return { grads: out, totalNorm: totalNorm as tf.Scalar } as unknown as tf.TensorContainer;
   }) as unknown as ClipResult<G>;
+}
+
+/** A non-trainable zero variable shaped like `p` (the initial tensor is released, only the variable stays). */
+function zerosVariable(p: tf.Tensor): tf.Variable {
+  const init = tf.zerosLike(p);
+  const v = tf.variable(init, false);
+  init.dispose();
+  return v;
 }
