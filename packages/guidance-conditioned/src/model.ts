@@ -21,6 +21,7 @@ import {
   checkConfigKeys,
   loadStateDict,
   resolveConditionedUNetModelConfig,
+  resolveResNetEncoderConfig,
   type ConditionedUNetModelConfig,
   type DDPMSchedulerConfig,
   type ResNetEncoderConfig,
@@ -153,7 +154,7 @@ export function resolveConfig(config: unknown): CDDPMConfig {
   let encoder: ResNetEncoderConfig | null = null;
   if (c.encoder !== undefined && c.encoder !== null) {
     if (!isObject(c.encoder)) throw new ConfigError(NAME, 'encoder', 'expected a ResNetEncoder config object or null');
-    encoder = resolveEncoderConfig(c.encoder);
+    encoder = resolveResNetEncoderConfig(c.encoder);
   }
   const { className: _unetClass, ...unetGiven } = (c.unet ?? {}) as Record<string, unknown>;
   void _unetClass;
@@ -216,43 +217,6 @@ export function resolveConfig(config: unknown): CDDPMConfig {
     testTimesteps,
     patchSize: ps as number | null,
   };
-}
-
-const ENCODER_KEYS = [
-  'className',
-  'spatialDims',
-  'block',
-  'layers',
-  'inChannels',
-  'stemWidth',
-  'stagePlanes',
-  'outFeatures',
-  'bnEps',
-  'bnMomentum',
-  'zeroInitResidual',
-] as const;
-
-/**
- * Fills the encoder config with timm's `resnet50(in_chans=1, num_classes=512)` defaults (torch BN
- * eps/momentum). Value checks happen when the encoder is built ({@link ResNetEncoder}).
- */
-function resolveEncoderConfig(config: Record<string, unknown>): ResNetEncoderConfig {
-  checkConfigKeys('ResNetEncoder', config, ENCODER_KEYS);
-  const defined = Object.fromEntries(Object.entries(config).filter(([, v]) => v !== undefined));
-  return {
-    spatialDims: 2,
-    block: 'Bottleneck',
-    layers: [3, 4, 6, 3],
-    inChannels: 1,
-    stemWidth: 64,
-    stagePlanes: [64, 128, 256, 512],
-    outFeatures: 512,
-    bnEps: 1e-5,
-    bnMomentum: 0.1,
-    zeroInitResidual: false,
-    ...defined,
-    className: 'ResNetEncoder',
-  } as ResNetEncoderConfig;
 }
 
 /**

@@ -91,16 +91,26 @@ function positiveInt(key: string, v: unknown): number {
   return v;
 }
 
+/**
+ * Validates a (partial) ResNetEncoder config and fills the defaults (timm/torchvision `resnet50`,
+ * 1 input channel, torch BatchNorm eps/momentum). Unknown keys → ConfigError. `undefined` values
+ * count as absent.
+ */
+export function resolveResNetEncoderConfig(input: unknown): ResNetEncoderConfig {
+  return validateConfig(input);
+}
+
 function validateConfig(input: unknown): ResNetEncoderConfig {
   checkConfigKeys('ResNetEncoder', input, CONFIG_KEYS);
-  if (input.className !== undefined && input.className !== 'ResNetEncoder') {
+  const given = Object.fromEntries(Object.entries(input).filter(([, v]) => v !== undefined));
+  if (given.className !== undefined && given.className !== 'ResNetEncoder') {
     throw new ConfigError(
       'ResNetEncoder',
       'className',
-      `expected 'ResNetEncoder', got ${JSON.stringify(input.className)}`,
+      `expected 'ResNetEncoder', got ${JSON.stringify(given.className)}`,
     );
   }
-  const c = { ...DEFAULTS, ...(input as Partial<ResNetEncoderConfig>), className: 'ResNetEncoder' as const };
+  const c = { ...DEFAULTS, ...(given as Partial<ResNetEncoderConfig>), className: 'ResNetEncoder' as const };
   if (c.spatialDims !== 2)
     throw new ConfigError('ResNetEncoder', 'spatialDims', `only 2 is supported, got ${c.spatialDims}`);
   if (c.block !== 'BasicBlock' && c.block !== 'Bottleneck') {
