@@ -100,6 +100,64 @@ function gatherGrad(x: tf.Tensor, indices: tf.Tensor, dy: tf.Tensor, axis: numbe
   return tf.transpose(grad, tf.backend_util.getUndoAxesPermutation(perm));
 }
 
+/**
+ * Swaps the last two axes. When one of them has size 1 this is a reshape, which on wasm shares the
+ * data id; `copy` then forces a fresh tensor (see {@link matMulNoFlags}).
+ */
+const swapLast = (t: tf.Tensor, copy = false): tf.Tensor => {
+  const [r, c] = t.shape.slice(-2) as [number, number];
+  if (r === 1 || c === 1) {
+    const view = tf.reshape(t, [...t.shape.slice(0, -2), c, r]);
+    return copy ? tf.mul(view, tf.scalar(1, view.dtype)) : view;
+  }
+  const perm = t.shape.map((_, i) => i);
+  perm[t.rank - 2] = t.rank - 1;
+  perm[t.rank - 1] = t.rank - 2;
+  return tf.transpose(t, perm);
+};
+
+/**
+ * op(x)·op(y), op = transpose where the flag is set, as a GEMM without transpose flags on the cpu
+ * and wasm backends: the wasm GEMM (XNNPACK) has a fast path only for untransposed operands and
+ * runs transposed ones in a generic loop (bench/train.ts; [4096, 64]·[64, 64]ᵀ 18.6 ms with
+ * transposeB vs 3.2 ms with an explicit transpose, xᵀ·dy 60.8 vs 1.5 ms). Each transposed operand
+ * is materialised, or — when that is cheaper, counted in elements copied — the product is
+ * computed transposed, (op(y)ᵀ·op(x)ᵀ)ᵀ, which copies the other operand and the output instead.
+ * GPU backends keep the flags (their kernels read transposed operands at no cost).
+ *
+ * Hazard: the wasm GEMM caches its XNNPACK operator (with the packed right operand) by the right
+ * operand's data id only (tfjs-backend-wasm batch_mat_mul_impl.cc, `xnn_matmul`), and reshapes
+ * share data ids, so a right operand that is a reshaped view of a tensor used as a right operand in
+ * another shape would be multiplied with stale weights. Right operands transposed by reshape are
+ * therefore copied (vectors: cheap).
+ */
+function matMulNoFlags(x: tf.Tensor, y: tf.Tensor, transposeX = false, transposeY = false): tf.Tensor {
+  if (!transposeX && !transposeY) return tf.matMul(x, y);
+  const backend = tf.getBackend();
+  if (backend !== 'cpu' && backend !== 'wasm') return tf.matMul(x, y, transposeX, transposeY);
+  return tf.tidy(() => {
+    const rows = transposeX ? x.shape[x.rank - 1]! : x.shape[x.rank - 2]!;
+    const cols = transposeY ? y.shape[y.rank - 2]! : y.shape[y.rank - 1]!;
+    const outBatch = tf.broadcast_util
+      .assertAndGetBroadcastShape(x.shape.slice(0, -2), y.shape.slice(0, -2))
+      .reduce((p, c) => p * c, 1);
+    // Swapping the axes of an [m, 1] or [1, n] matrix is a reshape: no copy.
+    const cost = (t: tf.Tensor, flagged: boolean, wantTransposed: boolean): number => {
+      const needs = flagged !== wantTransposed;
+      const [r, c] = t.shape.slice(-2) as [number, number];
+      return needs && r > 1 && c > 1 ? t.size : 0;
+    };
+    const direct = cost(x, transposeX, false) + cost(y, transposeY, false);
+    // (op(y)ᵀ·op(x)ᵀ)ᵀ: operands wanted transposed, plus one copy of the output.
+    const flipped =
+      cost(x, transposeX, true) + cost(y, transposeY, true) + (rows > 1 && cols > 1 ? outBatch * rows * cols : 0);
+    if (direct <= flipped) {
+      return tf.matMul(transposeX ? swapLast(x) : x, transposeY ? swapLast(y, true) : y);
+    }
+    return swapLast(tf.matMul(transposeY ? y : swapLast(y), transposeX ? x : swapLast(x, true)));
+  });
+}
+
 function gradConfigs(): tf.GradConfig[] {
   const run = (name: string, inputs: tf.NamedTensorMap, attrs: Attrs): tf.Tensor =>
     tf.engine().runKernel(name, inputs, attrs as tf.NamedAttrMap) as tf.Tensor;
@@ -320,24 +378,26 @@ function gradConfigs(): tf.GradConfig[] {
           for (let i = 0; i < t.rank - 2; i++) if (i < lead || shape[i - lead] === 1) axes.push(i);
           return tf.reshape(tf.sum(t, axes), shape);
         };
+        // mm(x, y, tx, ty) = op(x)·op(y) with op = transpose when the flag is set.
+        const mm = matMulNoFlags;
         if (!tA && !tB)
           return {
-            a: () => red(tf.matMul(g, b, false, true), a.shape),
-            b: () => red(tf.matMul(a, g, true, false), b.shape),
+            a: () => red(mm(g, b, false, true), a.shape),
+            b: () => red(mm(a, g, true, false), b.shape),
           };
         if (!tA && tB)
           return {
-            a: () => red(tf.matMul(g, b, false, false), a.shape),
-            b: () => red(tf.matMul(g, a, true, false), b.shape),
+            a: () => red(mm(g, b, false, false), a.shape),
+            b: () => red(mm(g, a, true, false), b.shape),
           };
         if (tA && !tB)
           return {
-            a: () => red(tf.matMul(b, g, false, true), a.shape),
-            b: () => red(tf.matMul(a, g, false, false), b.shape),
+            a: () => red(mm(b, g, false, true), a.shape),
+            b: () => red(mm(a, g, false, false), b.shape),
           };
         return {
-          a: () => red(tf.matMul(b, g, true, true), a.shape),
-          b: () => red(tf.matMul(g, a, true, true), b.shape),
+          a: () => red(mm(b, g, true, true), a.shape),
+          b: () => red(mm(g, a, true, true), b.shape),
         };
       },
     },

@@ -521,6 +521,60 @@ describe('wasm training kernels: gradient checks against the cpu backend', () =>
     }
   });
 
+  it('matMul gradients for every transpose flag, shape regime and batch form equal the flagged-GEMM formulas', async () => {
+    // Reference (tfjs-core BatchMatMul_grad.ts, computed with the forward kernel's transpose flags):
+    // for L = Σ r ⊙ op(a)·op(b): NN dA = r·bᵀ, dB = aᵀ·r; NT dA = r·b, dB = rᵀ·a;
+    // TN dA = b·rᵀ, dB = a·r; TT dA = bᵀ·rᵀ, dB = rᵀ·aᵀ. The gradient under test runs without flags
+    // (explicit transposes, or the transposed product when that copies less), so the two paths differ.
+    const shapes: [number, number, number][] = [
+      [3, 5, 4], // square-ish: operands transposed directly
+      [2, 40, 30], // small m: the transposed product copies less
+      [30, 40, 2], // small n
+      [1, 6, 5], // row vector (transpose = reshape)
+      [6, 1, 5], // outer product (k = 1)
+    ];
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await setTestBackend(backend);
+      for (const [m, k, n] of shapes) {
+        for (const [tA, tB] of [
+          [false, false],
+          [false, true],
+          [true, false],
+          [true, true],
+        ] as const) {
+          for (const batch of [[], [2], [2, 1]] as number[][]) {
+            const rng = new SeededRNG(m * 100 + k * 10 + n);
+            const bA = batch.length === 2 ? [2] : batch; // [2, 1] case: a batched, b broadcast over it
+            const bB = batch.length === 2 ? [1] : batch;
+            const a = rng.randn([...bA, ...(tA ? [k, m] : [m, k])]);
+            const b = rng.randn([...bB, ...(tB ? [n, k] : [k, n])]);
+            const r = rng.randn([...bA, m, n]);
+            const [ga, gb] = tf.grads((x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y, tA, tB), r)))([
+              a,
+              b,
+            ]);
+            const want = tf.tidy(() => {
+              let da: tf.Tensor;
+              let db: tf.Tensor;
+              if (!tA && !tB) [da, db] = [tf.matMul(r, b, false, true), tf.matMul(a, r, true, false)];
+              else if (!tA && tB) [da, db] = [tf.matMul(r, b), tf.matMul(r, a, true, false)];
+              else if (tA && !tB) [da, db] = [tf.matMul(b, r, false, true), tf.matMul(a, r)];
+              else [da, db] = [tf.matMul(b, r, true, true), tf.matMul(r, a, true, true)];
+              if (batch.length === 2) db = tf.sum(db, 0, true);
+              return [da, db];
+            });
+            const label = `${backend} ${m}×${k}×${n} tA=${tA} tB=${tB} batch=[${batch.join(',')}]`;
+            expect(ga!.shape, label).toEqual(a.shape);
+            expect(gb!.shape, label).toEqual(b.shape);
+            expectCloseArr(await ga!.data(), await want[0]!.data(), 1e-4, `${label} dA`);
+            expectCloseArr(await gb!.data(), await want[1]!.data(), 1e-4, `${label} dB`);
+            tf.dispose([a, b, r, ga!, gb!, ...want]);
+          }
+        }
+      }
+    }
+  });
+
   it('batchNorm (FusedBatchNorm) gradients, hand-computed', async () => {
     for (const backend of ['cpu', 'wasm'] as const) {
       await setTestBackend(backend);
