@@ -90,6 +90,35 @@ describe('adx', () => {
     src.dispose();
   });
 
+  it('train (ddpm on phantom slices) writes a model folder that detect loads; config errors exit 2', async () => {
+    const cfgPath = join(dir, 'train.yaml');
+    writeFileSync(
+      cfgPath,
+      [
+        'method: ddpm',
+        'model: { className: DiffusionModelUNet, inChannels: 1, outChannels: 1, numChannels: [32, 32], attentionLevels: [false, false], numResBlocks: 1, numHeadChannels: 32 }',
+        'data: { source: phantom, count: 4, size: 16, seed: 1 }',
+        'training: { steps: 3, batchSize: 2, lr: 0.001, seed: 5 }',
+      ].join('\n'),
+    );
+    const out = join(dir, 'trained');
+    const r = await run(['-q', 'train', '-c', cfgPath, '-o', out, '--backend', 'wasm']);
+    expect(r.code, r.err).toBe(0);
+    const summary = JSON.parse(r.out);
+    expect(summary.steps).toBe(3);
+    expect(Number.isFinite(summary.finalLoss)).toBe(true);
+    const { model } = await loadCheckpoint(join(out, 'model'));
+    expect(model.className).toBe('DiffusionModelUNet');
+    model.dispose();
+    writeFileSync(
+      join(dir, 'bad.yaml'),
+      'method: ddpm\nmodel: { className: DiffusionModelUNet }\ntraining: { stepz: 3 }\n',
+    );
+    const bad = await run(['train', '-c', join(dir, 'bad.yaml'), '-o', out]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/stepz/);
+  });
+
   it('detect thor writes maps in the input geometry (NIfTI and PNG) and a scores file', async () => {
     const model = DiffusionModelUNet.fromConfig(tinyConfig, { seed: 5 });
     await saveCheckpoint(join(dir, 'unet'), model);

@@ -8,6 +8,7 @@ import { AdxError, BACKEND_NAMES, useBackend, type BackendName } from '@adx/diff
 import { convertCommand } from './commands/convert.js';
 import { DETECT_METHODS, detectCommand } from './commands/detect.js';
 import { LAYOUTS, phantomCommand } from './commands/phantom.js';
+import { trainCommand } from './commands/train.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
 import { parseShard } from './shard.js';
 
@@ -60,6 +61,21 @@ export function createProgram(
     .action(async (o) => {
       const files = await phantomCommand({ ...o, healthyFraction: o.healthyFraction });
       print({ out: o.out, layout: o.layout, files: files.length });
+    });
+
+  program
+    .command('train')
+    .description(
+      'train a diffusion model from a JSON/YAML config (method ddpm: THOR / AnoDDPM) into a checkpoint folder',
+    )
+    .requiredOption('-c, --config <file>', 'training config (JSON or YAML)')
+    .requiredOption('-o, --out <dir>', 'output folder (model/ for detect, trainer/ for resumable state)')
+    .option('--steps <n>', 'override training.steps', int('--steps'))
+    .option('--seed <n>', 'override training.seed', int('--seed'))
+    .addOption(backendOption())
+    .action(async (o) => {
+      await selectBackend(o.backend, quiet());
+      print(await trainCommand({ config: o.config, out: o.out, steps: o.steps, seed: o.seed, quiet: quiet() }));
     });
 
   program

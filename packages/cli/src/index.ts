@@ -1,6 +1,7 @@
 /** Programmatic access to the `adx` command line (the executable is `adx`, see README). */
 export { createProgram, main, type Io } from './cli.js';
 export { phantomCommand, LAYOUTS, type PhantomCommandOptions } from './commands/phantom.js';
+export { trainCommand, type TrainCommandOptions, type TrainSummary } from './commands/train.js';
 export { convertCommand, type ConvertCommandOptions, type ConvertSummary } from './commands/convert.js';
 export { detectCommand, DETECT_METHODS, type DetectCommandOptions, type DetectRecord } from './commands/detect.js';
 export { parseShard, selectShard, type Shard } from './shard.js';
