@@ -80,6 +80,39 @@ describeBackends('thor with DiffusionModelUNet + DDPMScheduler.fromPreset("thor"
   });
 });
 
+describeBackends('thor with a strided chain (stride > 1)', () => {
+  it('visits every k-th timestep, harmonises at the nearest visited step and re-noises with the original ᾱ', async () => {
+    const seen: number[] = [];
+    const draws: tf.Tensor4D[] = [];
+    const noise: NoiseFn = (shape, rng) => {
+      const t = rng.randn(shape) as tf.Tensor4D;
+      draws.push(t.clone());
+      return t;
+    };
+    let afterHarm: tf.Tensor4D | null = null;
+    const spy = {
+      apply: (x: tf.Tensor4D, t: number | number[] | tf.Tensor1D) => {
+        const tt = typeof t === 'number' ? t : (t as number[])[0]!;
+        seen.push(tt);
+        if (tt === 40) afterHarm = tf.keep(x.clone());
+        return model.apply(x, t);
+      },
+    };
+    const x = image();
+    const before = tf.memory().numTensors;
+    const res = await thor(spy, x, { tStart: 64, stride: 10, noise, rng: 3, returnIntermediates: true });
+    expect(seen.slice(0, 7)).toEqual([60, 50, 40, 30, 20, 10, 0]);
+    expect([...res.intermediates!.blends.keys()]).toEqual([50]);
+    expect([...res.intermediates!.anomalyMaps.keys()]).toEqual([50, 0]);
+    // ᾱ of the respaced index for t = 50 equals the full schedule's ᾱ_50.
+    const expected = scheduler.addNoise(res.intermediates!.blends.get(50)!, draws[0]!, 50);
+    expectClose(await afterHarm!.data(), await expected.data(), 1e-6);
+    tf.dispose([x, res.anomalyMap, res.reconstruction, expected, afterHarm!, ...draws]);
+    disposeIntermediates(res.intermediates);
+    expect(tf.memory().numTensors).toBe(before - 1); // x was created before the count
+  });
+});
+
 it('gives the same numbers on cpu and wasm (float tolerance)', async () => {
   await setTestBackend('cpu');
   const cpu = await runOnce(7);

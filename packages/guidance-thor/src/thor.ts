@@ -89,6 +89,13 @@ export interface ThorOptions {
   blurSigma?: number;
   /** Structuring size of the region mask's grey closing and dilation (default 13). */
   regionKernelSize?: number;
+  /**
+   * Beyond the paper: visit only every `stride`-th timestep (a respaced ancestral DDPM chain,
+   * guided-diffusion `space_timesteps("ddimN")`), with the map and harmonisation steps mapped to
+   * the nearest visited timestep. Default 1 (the full chain, as published). Needs a
+   * `DDPMScheduler` (its config is reused with `timestepRespacing`).
+   */
+  stride?: number;
   /** Keep A_t, R_t, blends and x̂0 per step in the result (default false). */
   returnIntermediates?: boolean;
   /** Called after every denoising step (for progress bars). */
@@ -162,6 +169,32 @@ function resolvePerceptual(p: ThorOptions['perceptual']): PerceptualDistance {
 }
 
 /**
+ * The visited chain: `index` into the scheduler's active schedule and the training timestep `t`.
+ * Stride 1 uses the given scheduler on t = tStart … 0; stride k > 1 builds a respaced copy of a
+ * DDPMScheduler ("ddimN" keeps 0, k, 2k, …) and starts at the largest kept t ≤ tStart.
+ */
+function planChain(
+  given: ThorScheduler | undefined,
+  tStart: number,
+  stride: number,
+): { scheduler: ThorScheduler; chain: { index: number; t: number }[] } {
+  if (stride === 1) {
+    const chain = Array.from({ length: tStart + 1 }, (_, i) => ({ index: tStart - i, t: tStart - i }));
+    return { scheduler: given ?? DDPMScheduler.fromPreset('thor'), chain };
+  }
+  if (given !== undefined && !(given instanceof DDPMScheduler)) {
+    throw new ArgumentError('options.scheduler', 'stride > 1 needs a DDPMScheduler (its config is respaced)');
+  }
+  const base = given ?? DDPMScheduler.fromPreset('thor');
+  const T = base.toConfig().numTrainTimesteps;
+  const scheduler = new DDPMScheduler({ ...base.toConfig(), timestepRespacing: `ddim${Math.ceil(T / stride)}` });
+  const map = scheduler.timestepMap;
+  const chain: { index: number; t: number }[] = [];
+  for (let i = map.length - 1; i >= 0; i--) if (map[i]! <= tStart) chain.push({ index: i, t: map[i]! });
+  return { scheduler, chain };
+}
+
+/**
  * Runs THOR on a batch of images `[N,H,W,C]` with intensities in [0, 1]. Returns the anomaly map,
  * per-image scores and the pseudo-healthy reconstruction. Caller owns the returned tensors.
  */
@@ -174,8 +207,8 @@ export async function thor(model: ThorDenoiser, image: tf.Tensor4D, options: Tho
       : options.noise === 'simplex'
         ? simplexNoiseFn
         : options.noise;
-  const scheduler = options.scheduler ?? DDPMScheduler.fromPreset('thor');
   const {
+    stride = 1,
     tStart = simplex ? 250 : 350,
     intensityRange = 'zeroOne',
     blurSigma = 2,
@@ -198,7 +231,14 @@ export async function thor(model: ThorDenoiser, image: tf.Tensor4D, options: Tho
     if (!Number.isInteger(t) || t < 0 || t > tStart)
       throw new ArgumentError('options.mapSteps', `step ${t} is outside [0, tStart=${tStart}]`);
   }
-  const harm = new Set(harmonizationSteps);
+  if (!Number.isInteger(stride) || stride < 1)
+    throw new ArgumentError('options.stride', `must be a positive integer, got ${stride}`);
+  const { scheduler, chain } = planChain(options.scheduler, tStart, stride);
+  // Map/harmonisation steps onto the visited timesteps (identity for stride 1).
+  const nearest = (t: number) => chain.reduce((best, c) => (Math.abs(c.t - t) < Math.abs(best.t - t) ? c : best)).t;
+  const harm = new Set(harmonizationSteps.map(nearest));
+  for (const t of harm) mapSteps.add(t);
+  const mapAt = new Set([...mapSteps].map(nearest));
   const rng = options.rng instanceof SeededRNG ? options.rng : new SeededRNG(options.rng ?? 0);
   const perceptual = resolvePerceptual(options.perceptual);
   const [n, h, w, c] = image.shape;
@@ -212,8 +252,9 @@ export async function thor(model: ThorDenoiser, image: tf.Tensor4D, options: Tho
 
   const x01 = image;
   const xModel = tf.tidy(() => toModel(x01)) as tf.Tensor4D;
-  const eps0 = noise(shape, rng, tStart); // kept for every re-noising (§1.2)
-  let z = tf.tidy(() => scheduler.addNoise(xModel, eps0, tStart)) as tf.Tensor4D;
+  const first = chain[0]!;
+  const eps0 = noise(shape, rng, first.t); // kept for every re-noising (§1.2)
+  let z = tf.tidy(() => scheduler.addNoise(xModel, eps0, first.index)) as tf.Tensor4D;
   let x0hat: tf.Tensor4D | null = null;
 
   const maps: tf.Tensor4D[] = [];
@@ -225,11 +266,12 @@ export async function thor(model: ThorDenoiser, image: tf.Tensor4D, options: Tho
   };
 
   try {
-    for (let t = tStart, index = 0; t >= 0; t--, index++) {
+    for (const [index, { index: k, t }] of chain.entries()) {
+      // k indexes the (possibly respaced) schedule; t is the training timestep the network sees.
       const stepNoise = t > 0 ? noise(shape, rng, t) : null;
       const { prevSample, predOriginalSample } = tf.tidy(() => {
         const eps = model.apply(z, [t]);
-        const out = scheduler.step(eps, t, z, stepNoise ? { noise: stepNoise } : {});
+        const out = scheduler.step(eps, k, z, stepNoise ? { noise: stepNoise } : {});
         return { prevSample: out.prevSample as tf.Tensor4D, predOriginalSample: out.predOriginalSample as tf.Tensor4D };
       });
       stepNoise?.dispose();
@@ -238,7 +280,7 @@ export async function thor(model: ThorDenoiser, image: tf.Tensor4D, options: Tho
       x0hat?.dispose();
       x0hat = predOriginalSample;
 
-      if (mapSteps.has(t)) {
+      if (mapAt.has(t)) {
         const a = tf.tidy(() =>
           temporalAnomalyMap(to01ForMaps(predOriginalSample) as tf.Tensor4D, x01, perceptual, blurSigma),
         );
@@ -254,7 +296,7 @@ export async function thor(model: ThorDenoiser, image: tf.Tensor4D, options: Tho
                 hi,
               ) as tf.Tensor4D,
           );
-          const renoised = tf.tidy(() => scheduler.addNoise(blend, eps0, t)) as tf.Tensor4D;
+          const renoised = tf.tidy(() => scheduler.addNoise(blend, eps0, k)) as tf.Tensor4D;
           z.dispose();
           z = renoised;
           if (returnIntermediates) inter.blends.set(t, blend);
@@ -268,7 +310,7 @@ export async function thor(model: ThorDenoiser, image: tf.Tensor4D, options: Tho
           r?.dispose();
         }
       }
-      onStep?.({ t, index, total: tStart + 1 });
+      onStep?.({ t, index, total: chain.length });
       // Yield to the event loop now and then so browsers stay responsive.
       if (index % 25 === 24) await new Promise((res) => setTimeout(res, 0));
     }
