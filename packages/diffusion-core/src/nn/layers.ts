@@ -154,10 +154,14 @@ export class Linear extends Module {
  * `F.group_norm`: biased variance over (spatial × channels-in-group), `(x − μ)/√(σ² + eps)`, two-pass
  * (mean, then the mean of squared deviations) like PyTorch.
  *
- * On cpu and wasm the spatial sums are rank-2 matMuls `1ᵀ·X` per image (XNNPACK's fast path on
- * wasm; no transposes), which measured 1.2–3× faster than `tf.moments` over the non-contiguous axes
- * (wasm [2,32,32,64]: 4.3 vs 13.0 ms; cpu: 41 vs 128 ms; loaded 2-core machine). GPU backends use
- * `tf.moments`.
+ * On cpu and wasm the statistics are two plain GEMMs over the whole batch (XNNPACK's fast path on
+ * wasm, and GEMMs again in the backward pass): per-image channel sums `S·X` with `S` the [N, N·P]
+ * block matrix of ones and `X` the input as [N·P, C], then the group average `(S·X)·G` with
+ * `G[c, c'] = 1/(P·Cg)` where c and c' share a group. The earlier per-image `1ᵀ·Xᵢ` matMuls with
+ * unstack/stack/tile took ~749 small kernels per THOR training step and a slow backward; this form
+ * gives the same numbers (the same sums in the same order) with 4 GEMMs per call
+ * (wasm, [4, 64, 64, 32] forward+backward: 43.6 → 14–45 ms, loaded machine; see bench/train.ts for
+ * the step). GPU backends use `tf.moments`.
  */
 export function groupNorm(
   x: tf.Tensor,
@@ -179,18 +183,24 @@ export function groupNorm(
       y = tf.reshape(tf.mul(tf.sub(g, mean), tf.rsqrt(tf.add(variance, eps))), x.shape);
     } else {
       const p = x.size / (n * c);
-      const avg = tf.fill([1, p], 1 / (p * cg)); // 1ᵀ/(P·Cg): per-channel sums → group means
-      // per-channel [1, C] → per-group, broadcast back to [1, C]
-      const perGroup = (v: tf.Tensor2D) =>
-        tf.reshape(tf.tile(tf.sum(tf.reshape(v, [numGroups, cg]), 1, true), [1, cg]), [1, c]);
-      const images =
-        n === 1 ? [tf.reshape(x, [p, c]) as tf.Tensor2D] : (tf.unstack(tf.reshape(x, [n, p, c])) as tf.Tensor2D[]);
-      const outs = images.map((xi) => {
-        const d = tf.sub(xi, perGroup(tf.matMul(avg, xi)));
-        const variance = perGroup(tf.matMul(avg, tf.square(d)));
-        return tf.mul(d, tf.rsqrt(tf.add(variance, eps)));
-      });
-      y = tf.reshape(n === 1 ? outs[0]! : tf.stack(outs), x.shape);
+      // S [N, N·P]: row i sums the P positions of image i.
+      const s = new Float32Array(n * n * p);
+      for (let i = 0; i < n; i++) s.fill(1, i * n * p + i * p, i * n * p + (i + 1) * p);
+      const sums = tf.tensor2d(s, [n, n * p]);
+      // G [C, C]: channel sums → group mean, broadcast back to every channel of the group.
+      const gm = new Float32Array(c * c);
+      for (let i = 0; i < c; i++) {
+        const g0 = Math.floor(i / cg) * cg;
+        gm.fill(1 / (p * cg), i * c + g0, i * c + g0 + cg);
+      }
+      const groupAvg = tf.tensor2d(gm, [c, c]);
+      const groupMean = (t: tf.Tensor): tf.Tensor =>
+        tf.reshape(tf.matMul(tf.matMul(sums, tf.reshape(t, [n * p, c])), groupAvg), [n, 1, c]);
+      // F.group_norm: two-pass mean, then biased variance of the deviations.
+      const x3 = tf.reshape(x, [n, p, c]);
+      const d = tf.sub(x3, groupMean(x3));
+      const variance = groupMean(tf.square(d));
+      y = tf.reshape(tf.mul(d, tf.rsqrt(tf.add(variance, eps))), x.shape);
     }
     if (gamma) y = tf.mul(y, gamma);
     if (beta) y = tf.add(y, beta);
