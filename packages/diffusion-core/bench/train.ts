@@ -6,6 +6,7 @@
  *   npx tsx bench/train.ts --backends=wasm --steps=1000 --models=thor-small   # tensors after 1,000 steps
  *   npx tsx bench/train.ts --batch=8 --cpu-steps=2 --out=bench-results/train.json
  *   . tools/webgpu-env.sh && npx tsx bench/train.ts --backends=webgpu
+ *   npx tsx bench/train.ts --quick --only=thor-small            # wasm only, 2 timed steps, one family
  *
  * Each measurement: 1 warm-up step (kernel setup, first allocations), then `--steps` timed steps
  * (cpu: `--cpu-steps`, its filter-gradient kernel is very slow). Reported: images/s, ms/step,
@@ -44,16 +45,22 @@ interface Args {
   models: string[] | null;
 }
 
+/**
+ * Flags: `--backends=`, `--batch=`, `--steps=`, `--cpu-steps=`, `--out=`, `--models=` (alias
+ * `--only=`: comma-separated case names), `--quick` (defaults to `--backends=wasm --steps=2`;
+ * explicit flags still win).
+ */
 function parseArgs(argv: string[]): Args {
   const get = (k: string) => argv.find((a) => a.startsWith(`--${k}=`))?.slice(k.length + 3);
   const here = dirname(fileURLToPath(import.meta.url));
+  const quick = argv.includes('--quick');
   return {
-    backends: (get('backends') ?? 'wasm,cpu').split(',') as BackendName[],
+    backends: (get('backends') ?? (quick ? 'wasm' : 'wasm,cpu')).split(',') as BackendName[],
     batch: Number(get('batch') ?? 4),
-    steps: Number(get('steps') ?? 10),
+    steps: Number(get('steps') ?? (quick ? 2 : 10)),
     cpuSteps: Number(get('cpu-steps') ?? 2),
     out: resolve(get('out') ?? resolve(here, '../../../bench-results/train.json')),
-    models: get('models')?.split(',') ?? null,
+    models: (get('models') ?? get('only'))?.split(',') ?? null,
   };
 }
 

@@ -22,7 +22,7 @@ const one = (dy: Dy): tf.Tensor => dy as tf.Tensor;
 /** Reduces a broadcast gradient back to `shape` (tfjs-core Add_grad.ts / broadcast_util). */
 function unbroadcast(res: tf.Tensor, shape: number[], outShape: number[]): tf.Tensor {
   const axes = tf.broadcast_util.getReductionAxes(shape, outShape);
-  return tf.reshape(axes.length > 0 ? tf.sum(res, axes) : res, shape);
+  return tf.reshape(axes.length > 0 ? sumAxes(res, axes) : res, shape);
 }
 
 function binary(
@@ -100,21 +100,67 @@ function gatherGrad(x: tf.Tensor, indices: tf.Tensor, dy: tf.Tensor, axis: numbe
   return tf.transpose(grad, tf.backend_util.getUndoAxesPermutation(perm));
 }
 
-/**
- * Swaps the last two axes. When one of them has size 1 this is a reshape, which on wasm shares the
- * data id; `copy` then forces a fresh tensor (see {@link matMulNoFlags}).
- */
-const swapLast = (t: tf.Tensor, copy = false): tf.Tensor => {
+/** Swaps the last two axes (a reshape when one of them has size 1). */
+const swapLast = (t: tf.Tensor): tf.Tensor => {
   const [r, c] = t.shape.slice(-2) as [number, number];
-  if (r === 1 || c === 1) {
-    const view = tf.reshape(t, [...t.shape.slice(0, -2), c, r]);
-    return copy ? tf.mul(view, tf.scalar(1, view.dtype)) : view;
-  }
+  if (r === 1 || c === 1) return tf.reshape(t, [...t.shape.slice(0, -2), c, r]);
   const perm = t.shape.map((_, i) => i);
   perm[t.rank - 2] = t.rank - 1;
   perm[t.rank - 1] = t.rank - 2;
   return tf.transpose(t, perm);
 };
+
+/** Right operands of {@link gemm}: data id → the `K×N` shape it was last multiplied in. */
+const rightOperandShapes = new WeakMap<object, string>();
+
+/**
+ * x·y (no flags). Guards against a tfjs-backend-wasm 4.22 hazard: its GEMM caches the XNNPACK
+ * operator, with the right operand packed, by the right operand's data id alone
+ * (`batch_mat_mul_impl.cc`, `xnn_matmul`), and reshapes share data ids — so a reshaped view used as
+ * a right operand after the same data was one in another shape is multiplied with stale, wrongly
+ * shaped weights (found by the matMul gradient test: [1, n] vs [n, 1]). Such a right operand is
+ * copied first. Only GEMMs that go through this function are tracked.
+ */
+function gemm(x: tf.Tensor, y: tf.Tensor): tf.Tensor {
+  if (tf.getBackend() !== 'wasm') return tf.matMul(x, y);
+  const key = y.shape.slice(-2).join('x');
+  const seen = rightOperandShapes.get(y.dataId);
+  const right = seen !== undefined && seen !== key ? tf.mul(y, tf.scalar(1, y.dtype)) : y;
+  rightOperandShapes.set(right.dataId, key);
+  const out = tf.matMul(x, right);
+  if (right !== y) right.dispose();
+  return out;
+}
+
+/**
+ * Σ of `t` over `axes`, keeping no dims. On wasm, `Sum` over axes that are not the innermost ones
+ * transposes first and is slow (wasm [16384, 32] over axis 0: 11.7 ms; [4, 4096, 96] over axis 1:
+ * 58 ms; loaded machine), while the same sums as a GEMM with a matrix of ones take < 2 ms:
+ * - leading axes: 1ᵀ[1, R]·T[R, I];
+ * - one contiguous block of middle axes, outer size O ≤ 64: S[O, O·R]·T[O·R, I], S block-diagonal ones.
+ * Other axis sets, and other backends, use `tf.sum`.
+ */
+function sumAxes(t: tf.Tensor, axes: number[]): tf.Tensor {
+  const sorted = [...axes].sort((a, b) => a - b);
+  const contiguous = sorted.every((a, i) => i === 0 || a === sorted[i - 1]! + 1);
+  const last = sorted[sorted.length - 1];
+  if (tf.getBackend() !== 'wasm' || sorted.length === 0 || !contiguous || last === t.rank - 1 || t.dtype !== 'float32')
+    return tf.sum(t, axes);
+  const first = sorted[0]!;
+  const prod = (s: number[]): number => s.reduce((p, c) => p * c, 1);
+  const outer = prod(t.shape.slice(0, first));
+  const reduced = prod(t.shape.slice(first, last! + 1));
+  const inner = prod(t.shape.slice(last! + 1));
+  if (outer > 64) return tf.sum(t, axes);
+  const outShape = [...t.shape.slice(0, first), ...t.shape.slice(last! + 1)];
+  return tf.tidy(() => {
+    const s = new Float32Array(outer * outer * reduced);
+    for (let o = 0; o < outer; o++)
+      s.fill(1, o * outer * reduced + o * reduced, o * outer * reduced + (o + 1) * reduced);
+    const ones = tf.tensor2d(s, [outer, outer * reduced]);
+    return tf.reshape(gemm(ones, tf.reshape(t, [outer * reduced, inner])), outShape);
+  });
+}
 
 /**
  * op(x)·op(y), op = transpose where the flag is set, as a GEMM without transpose flags on the cpu
@@ -125,14 +171,10 @@ const swapLast = (t: tf.Tensor, copy = false): tf.Tensor => {
  * computed transposed, (op(y)ᵀ·op(x)ᵀ)ᵀ, which copies the other operand and the output instead.
  * GPU backends keep the flags (their kernels read transposed operands at no cost).
  *
- * Hazard: the wasm GEMM caches its XNNPACK operator (with the packed right operand) by the right
- * operand's data id only (tfjs-backend-wasm batch_mat_mul_impl.cc, `xnn_matmul`), and reshapes
- * share data ids, so a right operand that is a reshaped view of a tensor used as a right operand in
- * another shape would be multiplied with stale weights. Right operands transposed by reshape are
- * therefore copied (vectors: cheap).
+ * Right operands go through {@link gemm}.
  */
 function matMulNoFlags(x: tf.Tensor, y: tf.Tensor, transposeX = false, transposeY = false): tf.Tensor {
-  if (!transposeX && !transposeY) return tf.matMul(x, y);
+  if (!transposeX && !transposeY) return gemm(x, y);
   const backend = tf.getBackend();
   if (backend !== 'cpu' && backend !== 'wasm') return tf.matMul(x, y, transposeX, transposeY);
   return tf.tidy(() => {
@@ -151,10 +193,8 @@ function matMulNoFlags(x: tf.Tensor, y: tf.Tensor, transposeX = false, transpose
     // (op(y)ᵀ·op(x)ᵀ)ᵀ: operands wanted transposed, plus one copy of the output.
     const flipped =
       cost(x, transposeX, true) + cost(y, transposeY, true) + (rows > 1 && cols > 1 ? outBatch * rows * cols : 0);
-    if (direct <= flipped) {
-      return tf.matMul(transposeX ? swapLast(x) : x, transposeY ? swapLast(y, true) : y);
-    }
-    return swapLast(tf.matMul(transposeY ? y : swapLast(y), transposeX ? x : swapLast(x, true)));
+    if (direct <= flipped) return gemm(transposeX ? swapLast(x) : x, transposeY ? swapLast(y) : y);
+    return swapLast(gemm(transposeY ? y : swapLast(y), transposeX ? x : swapLast(x)));
   });
 }
 
@@ -307,7 +347,7 @@ function gradConfigs(): tf.GradConfig[] {
         outShape.forEach((s, i) => {
           if (i < lead || (inShape[i - lead] === 1 && s !== 1)) axes.push(i);
         });
-        return tf.reshape(axes.length > 0 ? tf.sum(dy, axes) : dy, inShape);
+        return tf.reshape(axes.length > 0 ? sumAxes(dy, axes) : dy, inShape);
       },
       'none',
     ),
@@ -376,7 +416,7 @@ function gradConfigs(): tf.GradConfig[] {
           const lead = t.rank - shape.length;
           const axes: number[] = [];
           for (let i = 0; i < t.rank - 2; i++) if (i < lead || shape[i - lead] === 1) axes.push(i);
-          return tf.reshape(tf.sum(t, axes), shape);
+          return tf.reshape(sumAxes(t, axes), shape);
         };
         // mm(x, y, tx, ty) = op(x)·op(y) with op = transpose when the flag is set.
         const mm = matMulNoFlags;

@@ -575,6 +575,51 @@ describe('wasm training kernels: gradient checks against the cpu backend', () =>
     }
   });
 
+  it('broadcast add/mul gradients reduce over leading, middle and trailing axes like a plain loop', async () => {
+    // d/db Σ r ⊙ (a + b) = Σ of r over the broadcast axes; d/db Σ r ⊙ (a ⊙ b) = Σ of r ⊙ a. The
+    // reference loops in float64 over the flat index; the gradient under test sums by GEMM (wasm).
+    const cases: { a: number[]; b: number[] }[] = [
+      { a: [2, 3, 4, 5], b: [5] }, // leading axes (bias)
+      { a: [2, 3, 4, 5], b: [2, 1, 1, 5] }, // middle block (time embedding)
+      { a: [3, 4, 5], b: [3, 1, 5] }, // middle axis (GroupNorm mean)
+      { a: [2, 3, 4], b: [2, 3, 1] }, // trailing axis (tf.sum)
+      { a: [2, 3, 4, 5], b: [1, 3, 1, 5] }, // two blocks (tf.sum)
+      { a: [70, 2, 3], b: [70, 1, 3] }, // outer > 64 (tf.sum)
+    ];
+    for (const backend of ['cpu', 'wasm'] as const) {
+      await setTestBackend(backend);
+      for (const { a: aShape, b: bShape } of cases) {
+        const rng = new SeededRNG(aShape.length * 7 + bShape[0]!);
+        const a = rng.randn(aShape);
+        const b = rng.randn(bShape);
+        const r = rng.randn(aShape);
+        const gAdd = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.add(a, v), r)))(b);
+        const gMul = tf.grad((v: tf.Tensor) => tf.sum(tf.mul(tf.mul(a, v), r)))(b);
+        const [av, rv] = [await a.data(), await r.data()];
+        const wantAdd = new Float64Array(b.size);
+        const wantMul = new Float64Array(b.size);
+        const idx = new Array<number>(aShape.length).fill(0);
+        const lead = aShape.length - bShape.length; // shapes align on the right
+        for (let i = 0; i < a.size; i++) {
+          let rem = i;
+          for (let d = aShape.length - 1; d >= 0; d--) {
+            idx[d] = rem % aShape[d]!;
+            rem = Math.floor(rem / aShape[d]!);
+          }
+          let j = 0;
+          for (let d = 0; d < bShape.length; d++) j = j * bShape[d]! + (bShape[d] === 1 ? 0 : idx[d + lead]!);
+          wantAdd[j]! += rv[i]!;
+          wantMul[j]! += rv[i]! * av[i]!;
+        }
+        const label = `${backend} [${aShape.join(',')}] + [${bShape.join(',')}]`;
+        expect(gAdd.shape, label).toEqual(bShape);
+        expectCloseArr(await gAdd.data(), wantAdd, 1e-4, `${label} add`);
+        expectCloseArr(await gMul.data(), wantMul, 1e-4, `${label} mul`);
+        tf.dispose([a, b, r, gAdd, gMul]);
+      }
+    }
+  });
+
   it('batchNorm (FusedBatchNorm) gradients, hand-computed', async () => {
     for (const backend of ['cpu', 'wasm'] as const) {
       await setTestBackend(backend);
