@@ -1,0 +1,128 @@
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import * as tf from '@tensorflow/tfjs-core';
+import { useBackend } from '@adx/diffusion-core';
+import { readNiftiFile, readPng } from '@adx/io-medical/node';
+import { DemoError, runDemo, scaledBins, type DemoSummary } from './pipeline.js';
+import { readConfigStepsAndScale } from './train-config.js';
+import { trainWeights } from './train-weights.js';
+import { CONFIG_DIR } from './paths.js';
+
+describe('demo pipeline end to end (toy scale, wasm)', () => {
+  let dir: string;
+  let summary: DemoSummary;
+  let leaked: number;
+
+  beforeAll(async () => {
+    await useBackend('wasm');
+    dir = await mkdtemp(join(tmpdir(), 'adx-demo-'));
+    // A couple of optimiser steps from the committed config: the weights are untrained, the plumbing is real.
+    const steps = await readConfigStepsAndScale(join(CONFIG_DIR, 'thor.yaml'), 1);
+    const trained = await trainWeights({ weightsDir: join(dir, 'weights'), stepsScale: 2 / steps, quiet: true });
+    expect(trained.thor!.steps).toBe(2);
+    const before = tf.memory().numTensors;
+    summary = await runDemo({
+      weightsDir: join(dir, 'weights'),
+      outDir: join(dir, 'out'),
+      diseased: 2,
+      healthy: 1,
+      tStart: 8,
+      thorStride: 2,
+      log: () => {},
+    });
+    leaked = tf.memory().numTensors - before;
+  }, 120_000);
+
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('runs THOR and AnoDDPM without leaking tensors and times them', () => {
+    expect(leaked).toBe(0);
+    expect(summary.methods.map((m) => m.method)).toEqual(['thor', 'anoddpm']);
+    // t_start = 8: THOR visits every 2nd of t = 8…0 (5 passes), AnoDDPM all 9.
+    expect(summary.methods.map((m) => m.unetCalls)).toEqual([5, 9]);
+    for (const m of summary.methods) {
+      expect(m.seconds).toBeGreaterThan(0);
+      expect(m.pixelAuroc).toBeGreaterThanOrEqual(0);
+      expect(m.pixelAuroc).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('writes a report with the timing table and both methods under THOR’s protocol', async () => {
+    const md = await readFile(summary.report, 'utf8');
+    expect(md).toMatch(/^# ADX demo report/);
+    expect(md).toMatch(/\| thor \| [\d.]+ \| 5 \|/);
+    expect(md).toMatch(/\| anoddpm \| [\d.]+ \| 9 \|/);
+    for (const m of ['thor', 'anoddpm']) {
+      expect(md).toContain(`### ${m}: thor-brain`);
+      expect(md).toContain(`### ${m}: image-level`);
+    }
+    const json = JSON.parse(await readFile(join(dir, 'out', 'report.json'), 'utf8')) as { protocol: string }[];
+    expect(json.map((r) => r.protocol)).toEqual([
+      'thor: thor-brain',
+      'thor: image-level',
+      'anoddpm: thor-brain',
+      'anoddpm: image-level',
+    ]);
+  });
+
+  it('writes one 4-tile PNG panel per case and method', async () => {
+    for (const m of ['thor', 'anoddpm']) {
+      const names = (await readdir(join(dir, 'out', 'panels', m))).sort();
+      expect(names).toEqual(['00-lesion.png', '01-lesion.png', '02-healthy.png']);
+      const png = readPng(new Uint8Array(await readFile(join(dir, 'out', 'panels', m, names[0]!))));
+      expect([png.width, png.height]).toEqual([4 * summary.size, summary.size]);
+    }
+  });
+
+  it('writes ROC and PR plots as SVG', async () => {
+    for (const m of ['thor', 'anoddpm']) {
+      const roc = await readFile(join(dir, 'out', 'plots', `${m}-roc.svg`), 'utf8');
+      const pr = await readFile(join(dir, 'out', 'plots', `${m}-pr.svg`), 'utf8');
+      expect(roc).toMatch(/^<svg[\s\S]*AUROC = [01]\.\d{4}[\s\S]*<\/svg>\s*$/);
+      expect(pr).toMatch(/^<svg[\s\S]*<\/svg>\s*$/);
+    }
+  });
+
+  it('writes NIfTI maps stacked as [W, H, slices] with anomaly maps in [0, 1]', async () => {
+    const gt = await readNiftiFile(join(dir, 'out', 'nifti', 'ground-truth.nii.gz'));
+    expect(gt.volume.shape.slice(0, 3)).toEqual([summary.size, summary.size, 3]);
+    expect(Math.max(...Array.from(gt.volume.data as ArrayLike<number>))).toBe(1);
+    for (const m of ['thor', 'anoddpm']) {
+      const map = await readNiftiFile(join(dir, 'out', 'nifti', `${m}-anomaly.nii.gz`));
+      expect(map.volume.shape.slice(0, 3)).toEqual([summary.size, summary.size, 3]);
+      const v = Array.from(map.volume.data as ArrayLike<number>);
+      expect(Math.min(...v)).toBeGreaterThanOrEqual(0);
+      expect(Math.max(...v)).toBeLessThanOrEqual(1);
+    }
+  });
+});
+
+describe('demo helpers', () => {
+  it('names the training command when weights are missing', async () => {
+    const err = await runDemo({ weightsDir: join(tmpdir(), 'adx-demo-no-weights'), outDir: tmpdir() }).catch(
+      (e: unknown) => e,
+    );
+    expect(err).toBeInstanceOf(DemoError);
+    expect((err as Error).message).toContain('npm run demo:train');
+  });
+
+  it('scales THOR’s 128² lesion bins by area', () => {
+    // (32 / 128)² = 1/16: 3/16, 71/16, 570/16, 10000/16.
+    expect(scaledBins(32).map((b) => [b.min, b.max])).toEqual([
+      [0.1875, 4.4375],
+      [4.4375, 35.625],
+      [35.625, 625],
+    ]);
+  });
+
+  it('scales config steps with --steps-scale (at least one step)', async () => {
+    const file = join(CONFIG_DIR, 'thor.yaml');
+    const steps = await readConfigStepsAndScale(file, 1);
+    expect(await readConfigStepsAndScale(file, 0.5)).toBe(Math.round(steps / 2));
+    expect(await readConfigStepsAndScale(file, 1e-9)).toBe(1);
+  });
+});
