@@ -95,11 +95,12 @@ export function qkvAttention(qkv: tf.Tensor3D, numHeads: number, order: 'legacy'
   }
   const ch = width / (3 * numHeads);
   return tf.tidy(() => {
-    // legacy: [N, T, heads, 3, ch]; new: [N, T, 3, heads, ch]
+    // legacy: [N, T, heads, 3, ch]; new: [N, T, 3, heads, ch] — split as the rank-3 views
+    // [N·T·heads, 3, ch] / [N·T, 3, heads·ch] (same elements; the wasm Slice kernel copies rank ≤ 4
+    // by rows but rank 5 element by element: 26 ms per split of a wolleb-small qkv).
     const shaped =
-      order === 'legacy' ? tf.reshape(qkv, [n, t, numHeads, 3, ch]) : tf.reshape(qkv, [n, t, 3, numHeads, ch]);
-    const axis = order === 'legacy' ? 3 : 2;
-    const [q, k, v] = tf.split(shaped, 3, axis).map((p) => splitHeads(tf.reshape(p, [n, t, numHeads * ch]), numHeads));
+      order === 'legacy' ? tf.reshape(qkv, [n * t * numHeads, 3, ch]) : tf.reshape(qkv, [n * t, 3, numHeads * ch]);
+    const [q, k, v] = tf.split(shaped, 3, 1).map((p) => splitHeads(tf.reshape(p, [n, t, numHeads * ch]), numHeads));
     // scale = 1/√√ch applied to q and k (more stable than dividing afterwards; upstream comment)
     const scale = 1 / Math.sqrt(Math.sqrt(ch));
     return mergeHeads(scaledDotProductAttention(q!, k!, v!, { q: scale, k: scale }), numHeads);
