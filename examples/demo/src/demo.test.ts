@@ -30,6 +30,7 @@ describe('demo pipeline end to end (toy scale, wasm)', () => {
       healthy: 1,
       tStart: 8,
       thorStride: 2,
+      classifierNoiseLevel: 3,
       log: () => {},
     });
     leaked = tf.memory().numTensors - before;
@@ -39,11 +40,15 @@ describe('demo pipeline end to end (toy scale, wasm)', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('runs THOR and AnoDDPM without leaking tensors and times them', () => {
+  it('runs THOR, AnoDDPM and classifier guidance without leaking tensors and times them', () => {
     expect(leaked).toBe(0);
-    expect(summary.methods.map((m) => m.method)).toEqual(['thor', 'anoddpm']);
-    // t_start = 8: THOR visits every 2nd of t = 8…0 (5 passes), AnoDDPM all 9.
-    expect(summary.methods.map((m) => m.unetCalls)).toEqual([5, 9]);
+    expect(summary.methods.map((m) => m.method)).toEqual(['thor', 'anoddpm', 'classifier']);
+    // t_start = 8: THOR visits every 2nd of t = 8…0 (5 passes), AnoDDPM all 9; L = 3: 6 UNet passes.
+    expect(summary.methods.map((m) => m.passes)).toEqual([
+      '5 UNet',
+      '9 UNet',
+      '6 UNet + 3 classifier gradients (ddim100)',
+    ]);
     for (const m of summary.methods) {
       expect(m.seconds).toBeGreaterThan(0);
       expect(m.pixelAuroc).toBeGreaterThanOrEqual(0);
@@ -54,8 +59,9 @@ describe('demo pipeline end to end (toy scale, wasm)', () => {
   it('writes a report with the timing table and both methods under THOR’s protocol', async () => {
     const md = await readFile(summary.report, 'utf8');
     expect(md).toMatch(/^# ADX demo report/);
-    expect(md).toMatch(/\| thor \| [\d.]+ \| 5 \|/);
-    expect(md).toMatch(/\| anoddpm \| [\d.]+ \| 9 \|/);
+    expect(md).toMatch(/\| thor \| [\d.]+ \| 5 UNet \|/);
+    expect(md).toMatch(/\| anoddpm \| [\d.]+ \| 9 UNet \|/);
+    expect(md).toContain('### classifier: wolleb-per-slice');
     for (const m of ['thor', 'anoddpm']) {
       expect(md).toContain(`### ${m}: thor-brain`);
       expect(md).toContain(`### ${m}: image-level`);
@@ -66,11 +72,13 @@ describe('demo pipeline end to end (toy scale, wasm)', () => {
       'thor: image-level',
       'anoddpm: thor-brain',
       'anoddpm: image-level',
+      'classifier: wolleb-per-slice',
+      'classifier: image-level',
     ]);
   });
 
   it('writes one 4-tile PNG panel per case and method', async () => {
-    for (const m of ['thor', 'anoddpm']) {
+    for (const m of ['thor', 'anoddpm', 'classifier']) {
       const names = (await readdir(join(dir, 'out', 'panels', m))).sort();
       expect(names).toEqual(['00-lesion.png', '01-lesion.png', '02-healthy.png']);
       const png = readPng(new Uint8Array(await readFile(join(dir, 'out', 'panels', m, names[0]!))));
@@ -79,7 +87,7 @@ describe('demo pipeline end to end (toy scale, wasm)', () => {
   });
 
   it('writes ROC and PR plots as SVG', async () => {
-    for (const m of ['thor', 'anoddpm']) {
+    for (const m of ['thor', 'anoddpm', 'classifier']) {
       const roc = await readFile(join(dir, 'out', 'plots', `${m}-roc.svg`), 'utf8');
       const pr = await readFile(join(dir, 'out', 'plots', `${m}-pr.svg`), 'utf8');
       expect(roc).toMatch(/^<svg[\s\S]*AUROC = [01]\.\d{4}[\s\S]*<\/svg>\s*$/);
@@ -87,16 +95,18 @@ describe('demo pipeline end to end (toy scale, wasm)', () => {
     }
   });
 
-  it('writes NIfTI maps stacked as [W, H, slices] with anomaly maps in [0, 1]', async () => {
+  it('writes NIfTI maps stacked as [W, H, slices]: finite, non-negative, THOR / AnoDDPM maps ≤ 1', async () => {
     const gt = await readNiftiFile(join(dir, 'out', 'nifti', 'ground-truth.nii.gz'));
     expect(gt.volume.shape.slice(0, 3)).toEqual([summary.size, summary.size, 3]);
     expect(Math.max(...Array.from(gt.volume.data as ArrayLike<number>))).toBe(1);
-    for (const m of ['thor', 'anoddpm']) {
+    for (const m of ['thor', 'anoddpm', 'classifier']) {
       const map = await readNiftiFile(join(dir, 'out', 'nifti', `${m}-anomaly.nii.gz`));
       expect(map.volume.shape.slice(0, 3)).toEqual([summary.size, summary.size, 3]);
       const v = Array.from(map.volume.data as ArrayLike<number>);
+      expect(v.every(Number.isFinite)).toBe(true);
       expect(Math.min(...v)).toBeGreaterThanOrEqual(0);
-      expect(Math.max(...v)).toBeLessThanOrEqual(1);
+      // THOR clips its map to [0, 0.999]; AnoDDPM's |x − x̂| has both in [0, 1]; Wolleb's x̂ is unclipped.
+      if (m !== 'classifier') expect(Math.max(...v)).toBeLessThanOrEqual(1);
     }
   });
 });

@@ -8,17 +8,11 @@
 import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import type { DenoisingModel } from '@adx/diffusion-core';
+import type { DenoisingModel, EncoderUNetModel, UNetModel } from '@adx/diffusion-core';
 import { loadCheckpoint } from '@adx/diffusion-core/node';
-import { anoddpm, thor, type ThorResult } from '@adx/guidance-thor';
-import {
-  createVolume,
-  generatePhantomSlices,
-  montage,
-  percentile,
-  type Image2D,
-  type PhantomSlice,
-} from '@adx/io-medical';
+import { anoddpm, thor } from '@adx/guidance-thor';
+import { classifierDiseaseScore, detectWithClassifierGuidance } from '@adx/guidance-classifier';
+import { createVolume, generatePhantomSlices, montage, type Image2D, type PhantomSlice } from '@adx/io-medical';
 import { writeFileAtomic, writeNiftiFile, writePngFile } from '@adx/io-medical/node';
 import {
   THOR_LESION_BINS,
@@ -32,11 +26,15 @@ import {
   rocCurve,
   rocCurveSvg,
   thorBrainProtocol,
+  wollebPerSliceProtocol,
   type LesionSizeBin,
   type MetricsReport,
   type ThorBrainCase,
 } from '@adx/metrics';
+import { normalize01 } from './normalize.js';
 import { TRAIN_COMMAND, WEIGHTS_DIR } from './paths.js';
+
+export { normalize01 };
 
 /** A demo-specific error naming the file or option and the problem. */
 export class DemoError extends Error {
@@ -64,6 +62,12 @@ export interface DemoOptions {
   tStart?: number;
   /** THOR only: visit every `stride`-th timestep (default 1, the full published chain). */
   thorStride?: number;
+  /** Classifier guidance: L, encoding/decoding steps on the `ddim100` schedule (default 30, see README). */
+  classifierNoiseLevel?: number;
+  /** Classifier guidance: scale s (default 10). */
+  classifierScale?: number;
+  /** Methods to run (default all whose weights exist; THOR's weights are required). */
+  methods?: readonly string[];
   /** Progress lines (default `console.log`). */
   log?: (line: string) => void;
 }
@@ -71,8 +75,8 @@ export interface DemoOptions {
 export interface MethodRun {
   method: string;
   seconds: number;
-  /** Forward passes of the UNet per image. */
-  unetCalls: number;
+  /** Network passes per batch, in words. */
+  passes: string;
   pixelAuroc: number;
   pixelAuprc: number;
 }
@@ -86,24 +90,33 @@ export interface DemoSummary {
   cases: number;
 }
 
+interface MethodResult {
+  anomalyMap: tf.Tensor4D;
+  reconstruction: tf.Tensor4D;
+  score: Float32Array;
+}
+
+interface Evaluated {
+  maps: Image2D[];
+  recs: Image2D[];
+  scores: Float32Array;
+}
+
+interface DemoMethod {
+  name: string;
+  passes: string;
+  run: (x: tf.Tensor4D) => Promise<MethodResult>;
+  protocols: (ev: Evaluated) => MetricsReport[];
+}
+
+function named(method: string, r: MetricsReport): MetricsReport {
+  return { ...r, protocol: `${method}: ${r.protocol}` };
+}
+
 /** THOR's lesion-size bins are in pixels at 128²; the demo scales them by the area ratio. */
 export function scaledBins(size: number): LesionSizeBin[] {
   const f = (size / 128) ** 2;
   return THOR_LESION_BINS.map((b) => ({ name: b.name, min: b.min * f, max: b.max * f }));
-}
-
-/**
- * Maps a slice to [0, 1] by its 1st/99th percentile inside the nonzero region: the convention of
- * `adx train` / `adx detect` (packages/cli), so test images match the training distribution.
- */
-export function normalize01(img: Image2D): Image2D {
-  const nz = img.data.filter((v) => v > 0);
-  const lo = nz.length ? percentile(nz, 1) : 0;
-  const hi = nz.length ? percentile(nz, 99) : 1;
-  const span = hi > lo ? hi - lo : 1;
-  const data = new Float32Array(img.data.length);
-  for (let i = 0; i < data.length; i++) data[i] = Math.min(1, Math.max(0, (img.data[i]! - lo) / span));
-  return { data, width: img.width, height: img.height };
 }
 
 /** The phantom test set: `diseased` slices with one lesion each, then `healthy` slices. */
@@ -111,6 +124,15 @@ export function phantomTestSet(diseased: number, healthy: number, size: number, 
   const sick = generatePhantomSlices({ count: diseased, size, seed: `demo-test-${seed}-d`, diseasedFraction: 1 });
   const well = generatePhantomSlices({ count: healthy, size, seed: `demo-test-${seed}-h`, diseasedFraction: 0 });
   return [...sick, ...well];
+}
+
+async function hasWeights(dir: string): Promise<boolean> {
+  try {
+    await stat(join(dir, 'model.safetensors'));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 async function loadUNet(
@@ -162,7 +184,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
   const seed = o.seed ?? 7;
   const tStart = o.tStart ?? 350;
   const thorStride = o.thorStride ?? 1;
+  const wanted = (name: string) => o.methods === undefined || o.methods.includes(name);
   const { unet, size } = await loadUNet(weightsDir, 'thor');
+  const owned: { dispose(): void }[] = [unet];
   const files: string[] = [];
   const out = (p: string) => {
     const full = join(o.outDir, p);
@@ -180,18 +204,89 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const labels = cases.map((c) => c.label);
     log(`test set: ${n} phantom slices (${labels.filter((l) => l === 1).length} with a lesion), ${size}x${size}`);
 
-    const methods: {
-      name: string;
-      calls: number;
-      run: (x: tf.Tensor4D) => Promise<ThorResult>;
-    }[] = [
-      {
+    /** THOR's brain protocol (scaled bins) plus the image-level AUROC of the map means. */
+    const thorProtocols = (name: string, ev: Evaluated): MetricsReport[] => {
+      const thorCases: ThorBrainCase[] = cases.map((c, k) => ({
+        id: c.subjectId,
+        map: { data: ev.maps[k]!.data, shape: [size, size] },
+        gt: { data: gts[k]!.data, shape: [size, size] },
+        input: { data: inputs[k]!.data, shape: [size, size] },
+        reconstruction: { data: ev.recs[k]!.data, shape: [size, size] },
+      }));
+      const pixel = thorBrainProtocol(thorCases, { bins: scaledBins(size) });
+      const image = imageLevelProtocol(ev.scores, labels, { scoreName: 'mean of the anomaly map' });
+      return [named(name, pixel), named(name, image)];
+    };
+
+    const methods: DemoMethod[] = [];
+    if (wanted('thor'))
+      methods.push({
         name: 'thor',
-        calls: Math.ceil((tStart + 1) / thorStride),
+        passes: `${Math.ceil((tStart + 1) / thorStride)} UNet`,
         run: (x) => thor(unet, x, { rng: seed, tStart, stride: thorStride }),
-      },
-      { name: 'anoddpm', calls: tStart + 1, run: (x) => anoddpm(unet, x, { rng: seed, tStart }) },
-    ];
+        protocols: (ev) => thorProtocols('thor', ev),
+      });
+    if (wanted('anoddpm'))
+      methods.push({
+        name: 'anoddpm',
+        passes: `${tStart + 1} UNet`,
+        run: (x) => anoddpm(unet, x, { rng: seed, tStart }),
+        protocols: (ev) => thorProtocols('anoddpm', ev),
+      });
+    const wollebDir = join(weightsDir, 'classifier');
+    if (wanted('classifier') && (await hasWeights(join(wollebDir, 'unet')))) {
+      const gUnet = (await loadCheckpoint(join(wollebDir, 'unet'))).model;
+      owned.push(gUnet);
+      const gClf = (await loadCheckpoint(join(wollebDir, 'classifier'))).model;
+      owned.push(gClf);
+      if (gUnet.className !== 'UNetModel' || gClf.className !== 'EncoderUNetModel')
+        throw new DemoError(
+          wollebDir,
+          `expected a UNetModel and an EncoderUNetModel, got ${gUnet.className} and ${gClf.className}`,
+        );
+      const L = o.classifierNoiseLevel ?? 30;
+      const scale = o.classifierScale ?? 10;
+      let clfScores: Float32Array = new Float32Array(0);
+      methods.push({
+        name: 'classifier',
+        passes: `${2 * L} UNet + ${L} classifier gradients (ddim100)`,
+        run: async (x) => {
+          clfScores = await classifierDiseaseScore(gClf as EncoderUNetModel, x);
+          const r = await detectWithClassifierGuidance(gUnet as UNetModel, gClf as EncoderUNetModel, x, {
+            noiseLevel: L,
+            classifierScale: scale,
+            timestepRespacing: 'ddim100',
+            rng: seed,
+          });
+          // The official loop returns x̂ unclipped; the panel shows it in [0, 1].
+          const reconstruction = tf.tidy(() => tf.clipByValue(r.healthy, 0, 1)) as tf.Tensor4D;
+          r.healthy.dispose();
+          return { anomalyMap: r.anomalyMap, reconstruction, score: r.score };
+        },
+        protocols: (ev) => {
+          const diseased = cases.flatMap((c, k) =>
+            c.label === 1
+              ? [
+                  {
+                    id: c.subjectId,
+                    map: { data: ev.maps[k]!.data, shape: [size, size] },
+                    gt: { data: gts[k]!.data, shape: [size, size] },
+                  },
+                ]
+              : [],
+          );
+          const reports = diseased.length
+            ? [named('classifier', wollebPerSliceProtocol(diseased, { imageScores: { scores: ev.scores, labels } }))]
+            : [];
+          const clf = imageLevelProtocol(clfScores, labels, {
+            scoreName: '1 − p(healthy | x, t = 0) of the classifier',
+          });
+          return [...reports, named('classifier', clf)];
+        },
+      });
+    } else if (wanted('classifier')) {
+      log(`classifier: skipped, no weights in ${wollebDir} (run \`${TRAIN_COMMAND}\`)`);
+    }
 
     const reports: MetricsReport[] = [];
     const runs: MethodRun[] = [];
@@ -203,7 +298,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     for (const m of methods) {
       const x = tf.tensor4d(batchData, [n, size, size, 1]);
       const t0 = performance.now();
-      let res: ThorResult;
+      let res: MethodResult;
       try {
         res = await m.run(x);
       } finally {
@@ -219,18 +314,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
         data: im.data.map((v, i) => (brain[k]!.data[i]! > 0 ? v : 0)),
       }));
       const recs = toImages(recData, n, size);
-      const thorCases: ThorBrainCase[] = cases.map((c, k) => ({
-        id: c.subjectId,
-        map: { data: maps[k]!.data, shape: [size, size] },
-        gt: { data: gts[k]!.data, shape: [size, size] },
-        input: { data: inputs[k]!.data, shape: [size, size] },
-        reconstruction: { data: recs[k]!.data, shape: [size, size] },
-      }));
-      const pixel = thorBrainProtocol(thorCases, { bins: scaledBins(size) });
-      pixel.protocol = `${m.name}: ${pixel.protocol}`;
-      const image = imageLevelProtocol(res.score, labels, { scoreName: 'mean of the anomaly map' });
-      image.protocol = `${m.name}: ${image.protocol}`;
-      reports.push(pixel, image);
+      reports.push(...m.protocols({ maps, recs, scores: res.score }));
 
       // Pooled pixel ROC / PR over all test slices (inside the brain masks).
       const yTrue: number[] = [];
@@ -266,9 +350,9 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       await writeNiftiFile(out(`nifti/${m.name}-anomaly.nii.gz`), stack(maps, spacing));
       await writeNiftiFile(out(`nifti/${m.name}-pseudo-healthy.nii.gz`), stack(recs, spacing));
 
-      runs.push({ method: m.name, seconds, unetCalls: m.calls, pixelAuroc: auroc, pixelAuprc: auprc });
+      runs.push({ method: m.name, seconds, passes: m.passes, pixelAuroc: auroc, pixelAuprc: auprc });
       log(
-        `${m.name}: ${seconds.toFixed(1)} s for ${n} slices (${m.calls} UNet passes per batch), pixel AUROC ${auroc.toFixed(3)}, AUPRC ${auprc.toFixed(3)}`,
+        `${m.name}: ${seconds.toFixed(1)} s for ${n} slices (${m.passes} passes per batch), pixel AUROC ${auroc.toFixed(3)}, AUPRC ${auprc.toFixed(3)}`,
       );
     }
 
@@ -292,11 +376,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       '',
       '## Timings',
       '',
-      '| method | seconds | UNet passes per batch | pixel AUROC (pooled, brain) | pixel AUPRC (pooled, brain) |',
+      '| method | seconds | network passes per batch | pixel AUROC (pooled, brain) | pixel AUPRC (pooled, brain) |',
       '| --- | --- | --- | --- | --- |',
       ...runs.map(
         (r) =>
-          `| ${r.method} | ${r.seconds.toFixed(1)} | ${r.unetCalls} | ${r.pixelAuroc.toFixed(4)} | ${r.pixelAuprc.toFixed(4)} |`,
+          `| ${r.method} | ${r.seconds.toFixed(1)} | ${r.passes} | ${r.pixelAuroc.toFixed(4)} | ${r.pixelAuprc.toFixed(4)} |`,
       ),
       '',
       '## Metrics',
@@ -312,6 +396,6 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     await writeFile(out('report.json'), reportToJson(reports));
     return { outDir: o.outDir, report: reportPath, files, methods: runs, size, cases: n };
   } finally {
-    unet.dispose();
+    for (const m of owned) m.dispose();
   }
 }

@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util';
 import { useBackend } from '@adx/diffusion-core';
 import { trainCommand, type TrainSummary } from '@adx/cli';
 import { readConfigStepsAndScale } from './train-config.js';
+import { trainWolleb } from './train-wolleb.js';
 import { CONFIG_DIR, TRAIN_COMMAND, WEIGHTS_DIR, WEIGHT_SETS, type WeightSet } from './paths.js';
 
 export interface TrainWeightsOptions {
@@ -27,14 +28,32 @@ export interface TrainWeightsOptions {
   quiet?: boolean;
 }
 
-export async function trainWeights(o: TrainWeightsOptions = {}): Promise<Record<string, TrainSummary>> {
+/** What one weight set's training reports (the common part of `adx train` and the Wolleb trainer). */
+export interface WeightSetSummary {
+  out: string;
+  steps: number;
+  /** Final loss per network. */
+  losses: Record<string, number>;
+  imagesPerSecond: number;
+  seconds: number;
+}
+
+export async function trainWeights(o: TrainWeightsOptions = {}): Promise<Record<string, WeightSetSummary>> {
   const weightsDir = o.weightsDir ?? WEIGHTS_DIR;
   const configDir = o.configDir ?? CONFIG_DIR;
-  const out: Record<string, TrainSummary> = {};
+  const out: Record<string, WeightSetSummary> = {};
   for (const set of o.sets ?? (Object.keys(WEIGHT_SETS) as WeightSet[])) {
     const config = join(configDir, WEIGHT_SETS[set]);
     const steps = await readConfigStepsAndScale(config, o.stepsScale ?? 1);
-    out[set] = await trainCommand({ config, out: join(weightsDir, set), steps, quiet: o.quiet });
+    const dir = join(weightsDir, set);
+    if (set === 'thor') {
+      // `adx train` (packages/cli): ε-MSE on healthy slices, THOR's schedule and augmentation.
+      const s: TrainSummary = await trainCommand({ config, out: dir, steps, quiet: o.quiet });
+      out[set] = { ...s, losses: { unet: s.finalLoss } };
+    } else {
+      const s = await trainWolleb(config, dir, steps);
+      out[set] = { ...s, losses: { unet: s.unetLoss, classifier: s.classifierLoss } };
+    }
   }
   return out;
 }
@@ -44,6 +63,7 @@ async function main(): Promise<void> {
     options: {
       'steps-scale': { type: 'string', default: '1' },
       out: { type: 'string' },
+      only: { type: 'string' },
       quiet: { type: 'boolean', default: false },
     },
   });
@@ -53,11 +73,14 @@ async function main(): Promise<void> {
   console.log(`backend: ${info.name}`);
   const scaleArg = stepsScale === 1 ? '' : ` -- --steps-scale ${stepsScale}`;
   console.log(`reproduce: ${TRAIN_COMMAND}${scaleArg}   (configs: configs/demo/*.yaml)`);
-  const summaries = await trainWeights({ weightsDir: values.out, stepsScale, quiet: values.quiet });
+  const sets = values.only ? (values.only.split(',') as WeightSet[]) : undefined;
+  for (const s of sets ?? []) if (!(s in WEIGHT_SETS)) throw new Error(`--only: unknown weight set '${s}'`);
+  const summaries = await trainWeights({ weightsDir: values.out, stepsScale, quiet: values.quiet, sets });
   for (const [set, s] of Object.entries(summaries)) {
     console.log(
-      `${set}: ${s.steps} steps, final loss ${s.finalLoss.toFixed(4)}, ${s.parameters} parameters, ` +
-        `${s.imagesPerSecond.toFixed(2)} images/s, ${s.seconds.toFixed(1)} s -> ${s.out}/model`,
+      `${set}: ${s.steps} steps, final loss ${Object.entries(s.losses)
+        .map(([k, v]) => `${k} ${v.toFixed(4)}`)
+        .join(', ')}, ${s.imagesPerSecond.toFixed(2)} images/s, ${s.seconds.toFixed(1)} s -> ${s.out}`,
     );
   }
 }
