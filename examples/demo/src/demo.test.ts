@@ -31,6 +31,8 @@ describe('demo pipeline end to end (toy scale, wasm)', () => {
       tStart: 8,
       thorStride: 2,
       classifierNoiseLevel: 3,
+      volumeDepth: 8,
+      testVolumes: 1,
       log: () => {},
     });
     leaked = tf.memory().numTensors - before;
@@ -40,14 +42,17 @@ describe('demo pipeline end to end (toy scale, wasm)', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('runs THOR, AnoDDPM and classifier guidance without leaking tensors and times them', () => {
+  it('runs THOR, AnoDDPM, classifier guidance, DDPM and cDDPM without leaking tensors and times them', () => {
     expect(leaked).toBe(0);
-    expect(summary.methods.map((m) => m.method)).toEqual(['thor', 'anoddpm', 'classifier']);
+    expect(summary.methods.map((m) => m.method)).toEqual(['thor', 'anoddpm', 'classifier', 'ddpm', 'cddpm']);
     // t_start = 8: THOR visits every 2nd of t = 8…0 (5 passes), AnoDDPM all 9; L = 3: 6 UNet passes.
     expect(summary.methods.map((m) => m.passes)).toEqual([
       '5 UNet',
       '9 UNet',
       '6 UNet + 3 classifier gradients (ddim100)',
+      // Behrendt: one x̂0 prediction at t = 500 (DDPM), the ensemble {250, 500, 750} with the encoder (cDDPM).
+      '1 UNet per slice (x̂0 at t ∈ {500})',
+      '3 UNet + 1 encoder per slice (x̂0 at t ∈ {250, 500, 750})',
     ]);
     for (const m of summary.methods) {
       expect(m.seconds).toBeGreaterThan(0);
@@ -74,6 +79,8 @@ describe('demo pipeline end to end (toy scale, wasm)', () => {
       'anoddpm: image-level',
       'classifier: wolleb-per-slice',
       'classifier: image-level',
+      'DDPM: behrendt-per-volume',
+      'cDDPM: behrendt-per-volume',
     ]);
   });
 
@@ -86,8 +93,18 @@ describe('demo pipeline end to end (toy scale, wasm)', () => {
     }
   });
 
+  it('writes one panel per test volume for DDPM and cDDPM', async () => {
+    for (const m of ['ddpm', 'cddpm']) {
+      const names = await readdir(join(dir, 'out', 'panels', m));
+      expect(names).toHaveLength(1);
+      expect(names[0]).toMatch(/^volume0-slice[0-7]\.png$/);
+      const png = readPng(new Uint8Array(await readFile(join(dir, 'out', 'panels', m, names[0]!))));
+      expect([png.width, png.height]).toEqual([4 * summary.size, summary.size]);
+    }
+  });
+
   it('writes ROC and PR plots as SVG', async () => {
-    for (const m of ['thor', 'anoddpm', 'classifier']) {
+    for (const m of ['thor', 'anoddpm', 'classifier', 'ddpm', 'cddpm']) {
       const roc = await readFile(join(dir, 'out', 'plots', `${m}-roc.svg`), 'utf8');
       const pr = await readFile(join(dir, 'out', 'plots', `${m}-pr.svg`), 'utf8');
       expect(roc).toMatch(/^<svg[\s\S]*AUROC = [01]\.\d{4}[\s\S]*<\/svg>\s*$/);
@@ -107,6 +124,11 @@ describe('demo pipeline end to end (toy scale, wasm)', () => {
       expect(Math.min(...v)).toBeGreaterThanOrEqual(0);
       // THOR clips its map to [0, 0.999]; AnoDDPM's |x − x̂| has both in [0, 1]; Wolleb's x̂ is unclipped.
       if (m !== 'classifier') expect(Math.max(...v)).toBeLessThanOrEqual(1);
+    }
+    for (const m of ['ddpm', 'cddpm']) {
+      const map = await readNiftiFile(join(dir, 'out', 'nifti', `${m}-volume0-anomaly.nii.gz`));
+      expect(map.volume.shape.slice(0, 3)).toEqual([summary.size, summary.size, 8]);
+      expect(Array.from(map.volume.data as ArrayLike<number>).every((x) => Number.isFinite(x) && x >= 0)).toBe(true);
     }
   });
 });

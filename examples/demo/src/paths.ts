@@ -12,5 +12,5 @@ export const OUT_DIR = fileURLToPath(new URL('../out/', import.meta.url));
 export const TRAIN_COMMAND = 'npm run demo:train';
 
 /** The demo methods and the config (in CONFIG_DIR) whose weights each loads. */
-export const WEIGHT_SETS = { thor: 'thor.yaml', classifier: 'classifier.yaml' } as const;
+export const WEIGHT_SETS = { thor: 'thor.yaml', classifier: 'classifier.yaml', cddpm: 'cddpm.yaml' } as const;
 export type WeightSet = keyof typeof WEIGHT_SETS;

@@ -12,6 +12,13 @@ import type { DenoisingModel, EncoderUNetModel, UNetModel } from '@adx/diffusion
 import { loadCheckpoint } from '@adx/diffusion-core/node';
 import { anoddpm, thor } from '@adx/guidance-thor';
 import { classifierDiseaseScore, detectWithClassifierGuidance } from '@adx/guidance-classifier';
+import {
+  detectConditioned,
+  evaluateBehrendt,
+  type DetectResult,
+  type EvaluationVolume,
+  type LabelledDetection,
+} from '@adx/guidance-conditioned';
 import { createVolume, generatePhantomSlices, montage, type Image2D, type PhantomSlice } from '@adx/io-medical';
 import { writeFileAtomic, writeNiftiFile, writePngFile } from '@adx/io-medical/node';
 import {
@@ -33,6 +40,7 @@ import {
 } from '@adx/metrics';
 import { normalize01 } from './normalize.js';
 import { TRAIN_COMMAND, WEIGHTS_DIR } from './paths.js';
+import { CONDITIONED_MODELS, hasConditionedWeights, loadConditioned, phantomVolume } from './conditioned.js';
 
 export { normalize01 };
 
@@ -66,7 +74,10 @@ export interface DemoOptions {
   classifierNoiseLevel?: number;
   /** Classifier guidance: scale s (default 10). */
   classifierScale?: number;
-  /** Methods to run (default all whose weights exist; THOR's weights are required). */
+  /** cDDPM / DDPM: depth of the phantom test volumes (default 8) and their number (default 2). */
+  volumeDepth?: number;
+  testVolumes?: number;
+  /** Methods to run: thor, anoddpm, classifier, cddpm, ddpm (default all whose weights exist; THOR's are required). */
   methods?: readonly string[];
   /** Progress lines (default `console.log`). */
   log?: (line: string) => void;
@@ -192,6 +203,25 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
     const full = join(o.outDir, p);
     files.push(full);
     return full;
+  };
+  /** Pooled ROC / PR plots (SVG) of one method; returns AUROC and AUPRC. */
+  const writeCurves = async (name: string, yTrue: number[], yScore: number[]) => {
+    const positives = yTrue.filter((v) => v > 0).length;
+    if (positives === 0 || positives === yTrue.length) {
+      log(`${name}: no ROC / PR plot, the test pixels hold only one class`);
+      return { auroc: NaN, auprc: NaN };
+    }
+    const auroc = rocAucScore(yTrue, yScore);
+    const auprc = averagePrecisionScore(yTrue, yScore);
+    await writeFileAtomic(
+      out(`plots/${name}-roc.svg`),
+      rocCurveSvg(rocCurve(yTrue, yScore, { dropIntermediate: true }), { auc: auroc, title: `${name}: pixel ROC` }),
+    );
+    await writeFileAtomic(
+      out(`plots/${name}-pr.svg`),
+      precisionRecallCurveSvg(precisionRecallCurve(yTrue, yScore), { ap: auprc, title: `${name}: pixel PR` }),
+    );
+    return { auroc, auprc };
   };
   try {
     const cases = phantomTestSet(o.diseased ?? 4, o.healthy ?? 2, size, seed);
@@ -325,19 +355,7 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
             yTrue.push(gts[k]!.data[i]!);
             yScore.push(maps[k]!.data[i]!);
           }
-      const auroc = rocAucScore(yTrue, yScore);
-      const auprc = averagePrecisionScore(yTrue, yScore);
-      await writeFileAtomic(
-        out(`plots/${m.name}-roc.svg`),
-        rocCurveSvg(rocCurve(yTrue, yScore, { dropIntermediate: true }), {
-          auc: auroc,
-          title: `${m.name}: pixel ROC`,
-        }),
-      );
-      await writeFileAtomic(
-        out(`plots/${m.name}-pr.svg`),
-        precisionRecallCurveSvg(precisionRecallCurve(yTrue, yScore), { ap: auprc, title: `${m.name}: pixel PR` }),
-      );
+      const { auroc, auprc } = await writeCurves(m.name, yTrue, yScore);
 
       // Panels: input | pseudo-healthy | anomaly map | ground truth (each min–max scaled by montage).
       for (let k = 0; k < n; k++) {
@@ -354,6 +372,109 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       log(
         `${m.name}: ${seconds.toFixed(1)} s for ${n} slices (${m.passes} passes per batch), pixel AUROC ${auroc.toFixed(3)}, AUPRC ${auprc.toFixed(3)}`,
       );
+    }
+
+    // cDDPM + DDPM (Behrendt et al.): small phantom volumes, τ from one validation volume, the
+    // per-volume protocol on the test volumes (`evaluateBehrendt` → behrendtPerVolumeProtocol).
+    const cddpmDir = join(weightsDir, 'cddpm');
+    const runConditioned = CONDITIONED_MODELS.filter((m) => wanted(m.toLowerCase()));
+    if (runConditioned.length && !(await hasConditionedWeights(cddpmDir))) {
+      log(`cddpm / ddpm: skipped, no weights in ${cddpmDir} (run \`${TRAIN_COMMAND}\`)`);
+    } else if (runConditioned.length) {
+      const depth = o.volumeDepth ?? 8;
+      const nTest = o.testVolumes ?? 2;
+      const validation = [phantomVolume(`demo-val-${seed}`, ['tumour'], size, depth)];
+      const test = Array.from({ length: nTest }, (_, i) =>
+        phantomVolume(`demo-test-${seed}-${i}`, ['tumour'], size, depth),
+      );
+      log(`volume test set: ${nTest} tumour phantom volumes ${size}x${size}x${depth} (+1 for the validation τ)`);
+      for (const name of runConditioned) {
+        const model = await loadConditioned(cddpmDir, name);
+        try {
+          const detect = async (v: EvaluationVolume): Promise<LabelledDetection & { detection: DetectResult }> => ({
+            detection: await detectConditioned(model, v.image, {
+              brainMask: v.brainMask!,
+              rng: seed,
+              postprocess: { erosionIterations: 1 },
+            }),
+            segmentation: v.segmentation,
+            input: v.image,
+            brainMask: v.brainMask!,
+            id: v.id!,
+          });
+          const val = [];
+          for (const v of validation) val.push(await detect(v));
+          const t0 = performance.now();
+          const res = [];
+          for (const v of test) res.push(await detect(v));
+          const seconds = (performance.now() - t0) / 1000;
+          const { report } = evaluateBehrendt(res, { validation: val });
+          reports.push(named(name, report));
+          const yTrue: number[] = [];
+          const yScore: number[] = [];
+          res.forEach((r) => {
+            const b = r.brainMask!.data;
+            for (let i = 0; i < b.length; i++)
+              if (b[i]! > 0) {
+                yTrue.push(r.segmentation.data[i]! > 0 ? 1 : 0);
+                yScore.push(r.detection.anomalyMap.data[i]!);
+              }
+          });
+          const key = name.toLowerCase();
+          const { auroc, auprc } = await writeCurves(key, yTrue, yScore);
+          // Panels: the slice with the most lesion of each test volume; NIfTI: whole volumes.
+          for (const [vi, r] of res.entries()) {
+            const hw = size * size;
+            let best = 0;
+            let bestArea = -1;
+            for (let z = 0; z < depth; z++) {
+              let a = 0;
+              for (let i = 0; i < hw; i++) a += r.segmentation.data[z * hw + i]! > 0 ? 1 : 0;
+              if (a > bestArea) [best, bestArea] = [z, a];
+            }
+            const sl = (d: ArrayLike<number>): Image2D => ({
+              data: Float32Array.from({ length: hw }, (_, i) => d[best * hw + i]!),
+              width: size,
+              height: size,
+            });
+            const panel = montage(
+              [
+                sl(r.input!.data),
+                sl(r.detection.reconstruction.data),
+                sl(r.detection.anomalyMap.data),
+                sl(r.segmentation.data),
+              ],
+              4,
+            );
+            await writePngFile(out(`panels/${key}/volume${vi}-slice${best}.png`), panel);
+            // [D, H, W] C order = NIfTI x = column, y = row, z = slice.
+            const vol = (d: ArrayLike<number>) =>
+              createVolume({
+                data: Float32Array.from(d),
+                shape: [size, size, depth],
+                spacing: [200 / size, 200 / size, 1],
+              });
+            await writeNiftiFile(out(`nifti/${key}-volume${vi}-anomaly.nii.gz`), vol(r.detection.anomalyMap.data));
+            await writeNiftiFile(
+              out(`nifti/${key}-volume${vi}-pseudo-healthy.nii.gz`),
+              vol(r.detection.reconstruction.data),
+            );
+          }
+          const levels = model.testLevels.length;
+          runs.push({
+            method: key,
+            seconds,
+            passes: `${levels} UNet${model.encoder ? ' + 1 encoder' : ''} per slice (x̂0 at t ∈ {${model.testLevels.join(', ')}})`,
+            pixelAuroc: auroc,
+            pixelAuprc: auprc,
+          });
+          log(
+            `${key}: ${seconds.toFixed(1)} s for ${nTest} volumes, voxel AUROC ${auroc.toFixed(3)}, AUPRC ${auprc.toFixed(3)}`,
+          );
+        } finally {
+          model.dispose();
+        }
+      }
     }
 
     const reportPath = out('report.md');
@@ -373,6 +494,10 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
           : `THOR chain respaced to every ${thorStride}th step`) +
         '; SSIM as the perceptual term of THOR (no LPIPS weights shipped);',
       `- THOR lesion-size bins scaled from 128² to ${size}² by area; maps set to 0 outside the phantom brain mask.`,
+      `- classifier guidance (Wolleb et al.): L = ${o.classifierNoiseLevel ?? 30} on the respaced \`ddim100\` schedule ` +
+        `(paper: L = 500 of 1000), s = ${o.classifierScale ?? 10} (paper: 100), tiny networks trained briefly;`,
+      `- cDDPM / DDPM (Behrendt et al.): ${size}x${size}x${o.volumeDepth ?? 8} T2 phantom volumes (paper: 96x96 slices of ` +
+        'IXI/BraTS), τ from one validation volume, brain-mask erosion 1 iteration (paper: ⌊W/25⌋ at 96 px).',
       '',
       '## Timings',
       '',

@@ -14,6 +14,7 @@ import { useBackend } from '@adx/diffusion-core';
 import { trainCommand, type TrainSummary } from '@adx/cli';
 import { readConfigStepsAndScale } from './train-config.js';
 import { trainWolleb } from './train-wolleb.js';
+import { trainConditioned } from './conditioned.js';
 import { CONFIG_DIR, TRAIN_COMMAND, WEIGHTS_DIR, WEIGHT_SETS, type WeightSet } from './paths.js';
 
 export interface TrainWeightsOptions {
@@ -50,9 +51,11 @@ export async function trainWeights(o: TrainWeightsOptions = {}): Promise<Record<
       // `adx train` (packages/cli): ε-MSE on healthy slices, THOR's schedule and augmentation.
       const s: TrainSummary = await trainCommand({ config, out: dir, steps, quiet: o.quiet });
       out[set] = { ...s, losses: { unet: s.finalLoss } };
-    } else {
+    } else if (set === 'classifier') {
       const s = await trainWolleb(config, dir, steps);
       out[set] = { ...s, losses: { unet: s.unetLoss, classifier: s.classifierLoss } };
+    } else {
+      out[set] = await trainConditioned(config, dir, steps);
     }
   }
   return out;
