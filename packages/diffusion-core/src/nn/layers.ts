@@ -159,9 +159,10 @@ export class Linear extends Module {
  * block matrix of ones and `X` the input as [N·P, C], then the group average `(S·X)·G` with
  * `G[c, c'] = 1/(P·Cg)` where c and c' share a group. The earlier per-image `1ᵀ·Xᵢ` matMuls with
  * unstack/stack/tile took ~749 small kernels per THOR training step and a slow backward; this form
- * gives the same numbers (the same sums in the same order) with 4 GEMMs per call
- * (wasm, [4, 64, 64, 32] forward+backward: 43.6 → 14–45 ms, loaded machine; see bench/train.ts for
- * the step). GPU backends use `tf.moments`.
+ * gives the same numbers (the same sums in the same order) with 4 GEMMs per call. Its effect on a
+ * whole wasm training step was within the noise of the shared machine (bench/train.ts); the
+ * backward pass is plain GEMMs plus broadcast reductions, which the training gradients run as
+ * GEMMs too. GPU backends use `tf.moments`.
  */
 export function groupNorm(
   x: tf.Tensor,
