@@ -72,12 +72,17 @@ async function main(): Promise<void> {
   });
   const stepsScale = Number(values['steps-scale']);
   if (!(stepsScale > 0)) throw new Error(`--steps-scale must be a positive number, got '${values['steps-scale']}'`);
-  const info = await useBackend('wasm');
-  console.log(`backend: ${info.name}`);
-  const scaleArg = stepsScale === 1 ? '' : ` -- --steps-scale ${stepsScale}`;
-  console.log(`reproduce: ${TRAIN_COMMAND}${scaleArg}   (configs: configs/demo/*.yaml)`);
   const sets = values.only ? (values.only.split(',') as WeightSet[]) : undefined;
   for (const s of sets ?? []) if (!(s in WEIGHT_SETS)) throw new Error(`--only: unknown weight set '${s}'`);
+  const info = await useBackend('wasm');
+  console.log(`backend: ${info.name}`);
+  const args = [
+    ...(stepsScale === 1 ? [] : [`--steps-scale ${stepsScale}`]),
+    ...(sets ? [`--only ${sets.join(',')}`] : []),
+  ];
+  console.log(
+    `reproduce: ${TRAIN_COMMAND}${args.length ? ` -- ${args.join(' ')}` : ''}   (configs: configs/demo/*.yaml)`,
+  );
   const summaries = await trainWeights({ weightsDir: values.out, stepsScale, quiet: values.quiet, sets });
   for (const [set, s] of Object.entries(summaries)) {
     console.log(
