@@ -70,7 +70,7 @@ export function conv2dFilterGradient(
   pad: Pad,
   dataFormat: 'NHWC' | 'NCHW' = 'NHWC',
   dimRoundingMode?: 'floor' | 'round' | 'ceil',
-  method: 'conv' | 'im2col' = 'conv',
+  method: 'conv' | 'im2col' = 'im2col',
 ): tf.Tensor4D {
   if (method === 'im2col')
     return conv2dFilterGradientIm2col(x, dy, filterShape, strides, pad, dataFormat, dimRoundingMode);
