@@ -3,7 +3,7 @@
  * set, loads the weights from `examples/demo/weights/` (made by `npm run demo:train`), runs THOR
  * and the AnoDDPM baseline, and writes `out/report.md` with panels, ROC/PR plots and NIfTI maps.
  *
- *   npm run demo [-- --out DIR --diseased 4 --healthy 2 --seed 7 --t-start 350 --thor-stride 1]
+ *   npm run demo [-- --out DIR --weights DIR --diseased 8 --healthy 4 --volumes 3 --seed 7 --t-start 350 --thor-stride 1]
  */
 import { parseArgs } from 'node:util';
 import { useBackend } from '@adx/diffusion-core';
@@ -27,6 +27,7 @@ async function main(): Promise<void> {
       seed: { type: 'string' },
       't-start': { type: 'string' },
       'thor-stride': { type: 'string' },
+      volumes: { type: 'string' },
     },
   });
   const t0 = performance.now();
@@ -35,11 +36,12 @@ async function main(): Promise<void> {
   const summary = await runDemo({
     outDir: values.out ?? OUT_DIR,
     weightsDir: values.weights,
-    diseased: int('diseased', values.diseased, 4),
-    healthy: int('healthy', values.healthy, 2),
+    diseased: int('diseased', values.diseased, 8),
+    healthy: int('healthy', values.healthy, 4),
     seed: int('seed', values.seed, 7),
     tStart: int('t-start', values['t-start'], 350),
     thorStride: Math.max(1, int('thor-stride', values['thor-stride'], 1)),
+    testVolumes: Math.max(1, int('volumes', values.volumes, 3)),
   });
   for (const m of summary.methods) console.log(`  ${m.method.padEnd(8)} ${m.seconds.toFixed(1)} s`);
   console.log(`report: ${summary.report} (total ${((performance.now() - t0) / 1000).toFixed(1)} s)`);
