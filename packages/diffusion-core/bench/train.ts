@@ -7,6 +7,7 @@
  *   npx tsx bench/train.ts --batch=8 --cpu-steps=2 --out=bench-results/train.json
  *   . tools/webgpu-env.sh && npx tsx bench/train.ts --backends=webgpu
  *   npx tsx bench/train.ts --quick --only=thor-small            # wasm only, 2 timed steps, one family
+ *   npx tsx bench/train.ts --backends=wasm --steps=1000 --only=thor-small --size=16 --batch=2  # 1,000-step soak
  *
  * Each measurement: 1 warm-up step (kernel setup, first allocations), then `--steps` timed steps
  * (cpu: `--cpu-steps`, its filter-gradient kernel is very slow). Reported: images/s, ms/step,
@@ -64,7 +65,8 @@ function parseArgs(argv: string[]): Args {
   };
 }
 
-const S = 64;
+/** Image size (`--size=`, default 64). */
+const S = Number(process.argv.find((a) => a.startsWith('--size='))?.slice(7) ?? 64);
 
 interface Case {
   name: string;
