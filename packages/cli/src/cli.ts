@@ -7,6 +7,7 @@ import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 
 import { AdxError, BACKEND_NAMES, useBackend, type BackendName } from '@adx/diffusion-core';
 import { convertCommand } from './commands/convert.js';
 import { DETECT_METHODS, detectCommand } from './commands/detect.js';
+import { addEvaluateCommand } from './commands/evaluate.js';
 import { LAYOUTS, phantomCommand } from './commands/phantom.js';
 import { trainCommand } from './commands/train.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError } from './errors.js';
@@ -139,6 +140,8 @@ export function createProgram(
       });
       print({ method, out: o.out, shard: `${shard.index}/${shard.count}`, records });
     });
+
+  addEvaluateCommand(program, { print, quiet });
 
   return program;
 }
