@@ -18,6 +18,11 @@ const int = (name: string) => (v: string) => {
   if (!Number.isInteger(n)) throw new InvalidArgumentError(`${name} must be an integer`);
   return n;
 };
+const float = (name: string) => (v: string) => {
+  const n = Number(v);
+  if (v.trim() === '' || !Number.isFinite(n)) throw new InvalidArgumentError(`${name} must be a number`);
+  return n;
+};
 const intList = (v: string) => {
   const parts = v.split(',').map(Number);
   if (parts.some((n) => !Number.isInteger(n))) throw new InvalidArgumentError('expected comma-separated integers');
@@ -67,7 +72,7 @@ export function createProgram(
   program
     .command('train')
     .description(
-      'train a diffusion model from a JSON/YAML config (method ddpm: THOR / AnoDDPM) into a checkpoint folder',
+      'train the networks of a method (ddpm | classifier | conditioned) from a JSON/YAML config into checkpoint folders',
     )
     .requiredOption('-c, --config <file>', 'training config (JSON or YAML)')
     .requiredOption('-o, --out <dir>', 'output folder (model/ for detect, trainer/ for resumable state)')
@@ -107,17 +112,47 @@ export function createProgram(
     .command('detect')
     .description('run an anomaly-detection method on NIfTI volumes, DICOM series folders or PNG slices')
     .addArgument(new Argument('<method>', 'detection method').choices([...DETECT_METHODS]))
-    .requiredOption('-m, --checkpoint <dir>', 'ADX checkpoint folder of the diffusion model')
+    .requiredOption(
+      '-m, --checkpoint <dir>',
+      'checkpoint folder: the UNet (thor, ddpm-recon), the unet/ + classifier/ pair (classifier), a variant folder (conditioned)',
+    )
     .requiredOption(
       '-i, --input <paths...>',
       'NIfTI files, PNG files, or folders (of NIfTI/PNG files, or of one DICOM series)',
     )
     .requiredOption('-o, --out <dir>', 'output folder for maps and scores')
-    .option('--size <n>', 'model input size (slices are padded to square and resized)', int('--size'), 128)
-    .option('--batch-size <n>', 'slices per batch', int('--batch-size'), 8)
+    .option(
+      '--size <n>',
+      "model input size (slices are padded to square and resized; default: the model's imageSize, else 128)",
+      int('--size'),
+    )
+    .option('--batch-size <n>', 'slices per batch (conditioned: per network call)', int('--batch-size'), 8)
     .option('--axis <n>', 'slice axis of volumes', int('--axis'), 2)
-    .option('--t-start <n>', 'noise level (default: method default)', int('--t-start'))
-    .addOption(new Option('--noise <type>', 'noise type').choices(['gaussian', 'simplex']).default('gaussian'))
+    .option('--t-start <n>', 'thor / ddpm-recon: start noise level (default: method default)', int('--t-start'))
+    .addOption(
+      new Option('--noise <type>', 'noise type (thor/ddpm-recon default gaussian, conditioned simplex)').choices([
+        'gaussian',
+        'simplex',
+      ]),
+    )
+    .option('--classifier <dir>', 'classifier: checkpoint of the noisy classifier (default <checkpoint>/classifier)')
+    .option(
+      '--noise-level <L>',
+      'classifier: encoding/decoding steps L on the (respaced) schedule (default 500)',
+      int('--noise-level'),
+    )
+    .option('--scale <s>', 'classifier: guidance scale s (default 100)', float('--scale'))
+    .option('--respacing <spec>', "classifier: timestep respacing, e.g. 'ddim100' (default: all 1000 steps)")
+    .addOption(new Option('--sampler <name>', 'classifier: sampler (default ddim)').choices(['ddim', 'ddpm']))
+    .option('--levels <t,...>', "conditioned: noise levels (default: the model's, 250,500,750 for cDDPM)", intList)
+    .option('--no-postprocess', 'conditioned: raw residual |x − x̂| as the map (no erosion/median)')
+    .option('--erosion <n>', 'conditioned: brain-mask erosion iterations (default max(1, ⌊size/25⌋))', int('--erosion'))
+    .option('--median <k>', 'conditioned: 3D median kernel (default 5, 0 = off)', int('--median'))
+    .option(
+      '--threshold <tau>',
+      'also write a binary segmentation map > tau (conditioned: minus 3D components ≤ 7 voxels)',
+      float('--threshold'),
+    )
     .option('--shard <i/N>', 'process only shard i of N (Slurm arrays, indexed Jobs)')
     .option('--seed <n>', 'random seed', int('--seed'), 0)
     .addOption(backendOption())
@@ -135,6 +170,16 @@ export function createProgram(
         axis: o.axis,
         tStart: o.tStart,
         noise: o.noise,
+        classifier: o.classifier,
+        noiseLevel: o.noiseLevel,
+        scale: o.scale,
+        respacing: o.respacing,
+        sampler: o.sampler,
+        levels: o.levels,
+        postprocess: o.postprocess,
+        erosion: o.erosion,
+        median: o.median,
+        threshold: o.threshold,
         shard,
         quiet: quiet(),
       });

@@ -1,14 +1,12 @@
 /**
- * `adx detect <method>`: run an anomaly-detection method on NIfTI volumes, DICOM series folders or
- * PNG slices, and write maps in the input's geometry (NIfTI for volumes, PNG for slices) plus a
- * JSON file of scores. Inputs can be split across workers with `--shard i/N`.
+ * `adx detect <method>`: run an anomaly-detection method (thor | ddpm-recon | classifier |
+ * conditioned) on NIfTI volumes, DICOM series folders or PNG slices, and write maps in the input's
+ * geometry (NIfTI for volumes, PNG for slices) plus a JSON file of scores. Inputs can be split across
+ * workers with `--shard i/N`.
  */
 import { readdir, stat } from 'node:fs/promises';
 import { basename, extname, join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
-import { loadCheckpoint } from '@adx/diffusion-core/node';
-import type { DenoisingModel } from '@adx/diffusion-core';
-import { brainMaskFromNonzero, percentileNormalize, prepareSlice, type Volume } from '@adx/io-medical';
+import { brainMaskFromNonzero, percentileNormalize, type Volume } from '@adx/io-medical';
 import {
   readDicomSeriesDir,
   readNiftiFile,
@@ -17,25 +15,18 @@ import {
   writeNiftiFile,
   writePngFile,
 } from '@adx/io-medical/node';
-import { anoddpm, runSlicewise, thor, type SliceMethod, type ThorOptions } from '@adx/guidance-thor';
 import { UsageError } from '../errors.js';
 import { createProgress } from '../progress.js';
 import { selectShard, type Shard } from '../shard.js';
+import { createEngine, DETECT_METHODS, type DetectMethod, type MethodOptions } from '../detect/engines.js';
 
-export const DETECT_METHODS = ['thor', 'ddpm-recon'] as const;
-export type DetectMethod = (typeof DETECT_METHODS)[number];
+export { DETECT_METHODS, type DetectMethod, type MethodOptions } from '../detect/engines.js';
 
-export interface DetectCommandOptions {
+export interface DetectCommandOptions extends MethodOptions {
   method: string;
   checkpoint: string;
   inputs: string[];
   out: string;
-  seed: number;
-  size: number;
-  batchSize: number;
-  axis: number;
-  tStart?: number;
-  noise: 'gaussian' | 'simplex';
   shard: Shard;
   quiet?: boolean;
 }
@@ -84,58 +75,26 @@ function stem(path: string): string {
 
 export async function detectCommand(o: DetectCommandOptions): Promise<DetectRecord[]> {
   if (!DETECT_METHODS.includes(o.method as DetectMethod)) {
-    throw new UsageError(
-      `unknown method '${o.method}' (available: ${DETECT_METHODS.join(', ')}; classifier and conditioned come with their packages)`,
-    );
+    throw new UsageError(`unknown method '${o.method}' (available: ${DETECT_METHODS.join(', ')})`);
   }
-  const { model } = await loadCheckpoint(o.checkpoint);
+  const items = selectShard(await expandInputs(o.inputs), o.shard, (i) => i.path);
+  const engine = await createEngine(o.method as DetectMethod, o.checkpoint, o);
   try {
-    if (model.className !== 'DiffusionModelUNet' && model.className !== 'UNetModel') {
-      throw new UsageError(
-        `checkpoint '${o.checkpoint}' holds a ${model.className}; ${o.method} needs an unconditional denoising UNet`,
-      );
-    }
-    const items = selectShard(await expandInputs(o.inputs), o.shard, (i) => i.path);
-    const thorOptions: ThorOptions = {
-      rng: o.seed,
-      noise: o.noise,
-      ...(o.tStart !== undefined ? { tStart: o.tStart } : {}),
-    };
-    const unet = model as DenoisingModel;
-    const method: SliceMethod =
-      o.method === 'thor' ? (b) => thor(unet, b, thorOptions) : (b) => anoddpm(unet, b, thorOptions);
     const records: DetectRecord[] = [];
     const progress = createProgress(`detect ${o.method}`, items.length, { quiet: o.quiet });
     for (const [n, item] of items.entries()) {
       const t0 = Date.now();
       const name = stem(item.path);
       if (item.kind === 'png') {
-        const img = await readPngFile(item.path);
-        const prep = prepareSlice(img, { size: o.size });
-        const x = tf.tensor4d(prep.image.data, [1, o.size, o.size, 1]);
-        const res = await method(x);
-        const map = prep.restore({
-          data: (await res.anomalyMap.data()) as Float32Array,
-          width: o.size,
-          height: o.size,
-        });
-        const reco = prep.restore({
-          data: (await res.reconstruction.data()) as Float32Array,
-          width: o.size,
-          height: o.size,
-        });
-        tf.dispose([x, res.anomalyMap, res.reconstruction]);
-        const outMap = join(o.out, `${name}_anomaly.png`);
-        const outReco = join(o.out, `${name}_healthy.png`);
-        await writePngFile(outMap, map, { bitDepth: 16 });
-        await writePngFile(outReco, reco, { bitDepth: 16 });
-        records.push({
-          input: item.path,
-          kind: 'png',
-          score: res.score[0]!,
-          outputs: [outMap, outReco],
-          seconds: (Date.now() - t0) / 1000,
-        });
+        const res = await engine.slice(await readPngFile(item.path));
+        const outputs = [join(o.out, `${name}_anomaly.png`), join(o.out, `${name}_healthy.png`)];
+        await writePngFile(outputs[0]!, res.anomalyMap, { bitDepth: 16 });
+        await writePngFile(outputs[1]!, res.reconstruction, { bitDepth: 16 });
+        if (res.segmentation) {
+          outputs.push(join(o.out, `${name}_segmentation.png`));
+          await writePngFile(outputs[2]!, res.segmentation);
+        }
+        records.push({ input: item.path, kind: 'png', score: res.score, outputs, seconds: (Date.now() - t0) / 1000 });
       } else {
         const volumes: [string, Volume][] =
           item.kind === 'nifti'
@@ -146,16 +105,19 @@ export async function detectCommand(o: DetectCommandOptions): Promise<DetectReco
         for (const [vname, volume] of volumes) {
           // Intensities to [0, 1]: 1st–99th percentile inside the nonzero (brain) mask.
           const normalized = percentileNormalize(volume, { mask: brainMaskFromNonzero(volume) });
-          const res = await runSlicewise(normalized, method, { axis: o.axis, size: o.size, batchSize: o.batchSize });
-          const outMap = join(o.out, `${vname}_anomaly.nii.gz`);
-          const outReco = join(o.out, `${vname}_healthy.nii.gz`);
-          await writeNiftiFile(outMap, res.anomalyMap);
-          await writeNiftiFile(outReco, res.reconstruction);
+          const res = await engine.volume(normalized);
+          const outputs = [join(o.out, `${vname}_anomaly.nii.gz`), join(o.out, `${vname}_healthy.nii.gz`)];
+          await writeNiftiFile(outputs[0]!, res.anomalyMap);
+          await writeNiftiFile(outputs[1]!, res.reconstruction);
+          if (res.segmentation) {
+            outputs.push(join(o.out, `${vname}_segmentation.nii.gz`));
+            await writeNiftiFile(outputs[2]!, res.segmentation, { dataType: 'uint8' });
+          }
           records.push({
             input: item.path,
             kind: 'volume',
             score: res.score,
-            outputs: [outMap, outReco],
+            outputs,
             seconds: (Date.now() - t0) / 1000,
           });
         }
@@ -170,6 +132,6 @@ export async function detectCommand(o: DetectCommandOptions): Promise<DetectReco
     );
     return records;
   } finally {
-    model.dispose();
+    engine.dispose();
   }
 }

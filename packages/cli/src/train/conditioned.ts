@@ -1,0 +1,132 @@
+/**
+ * `adx train` with `method: conditioned`: the conditioned DDPM of Behrendt et al. (cDDPM) and its
+ * baselines (DDPM, pDDPM) with `createTrainer` of @adx/guidance-conditioned — x0-L1 on Behrendt's
+ * cosine schedule with simplex noise, the encoder trained jointly, Behrendt's intensity
+ * augmentations — on healthy volumes, one random slice per volume per epoch (`vol2slice`).
+ *
+ * Config:
+ *   method: conditioned
+ *   unet: { imageSize: 32, modelChannels: 32, numResBlocks: 1, channelMult: [1, 2, 2], … }   # ConditionedUNetModel
+ *   encoder: { block: BasicBlock, layers: [1, 1, 1, 1], outFeatures: 64, … }                  # ResNetEncoder (cDDPM)
+ *   variants: [DDPM, cDDPM]          # default: the method and its DDPM baseline; pDDPM too
+ *   patchSize: 16                    # pDDPM grid boxes (default 48, the paper's at 96²)
+ *   stepEnsemble: [250, 500, 750]    # test-time noise levels (cDDPM), testTimesteps: 500 (baselines)
+ *   data: { volumes: 12, size: 32, depth: 12, contrast: t2, seed: cddpm-train }   # or source: nifti
+ *   training: { steps, batchSize, lr, seed, augment: true, checkpointEvery: null }
+ *
+ * Writes `<out>/<variant>/unet` (+ `<out>/cDDPM/encoder`), the CDDPM config in the UNet's
+ * `state.json` (`state.cddpm`), which `adx detect conditioned -m <out>/<variant>` loads.
+ */
+import { join } from 'node:path';
+import { AdxError } from '@adx/diffusion-core';
+import { saveCheckpoint } from '@adx/diffusion-core/node';
+import { CDDPM, createTrainer, randomSliceBatches, type CDDPMVariant } from '@adx/guidance-conditioned';
+import { UsageError } from '../errors.js';
+import { fitWithProgress, folderStore, type NetworkSummary } from './common.js';
+import { loadVolumeSet } from './data.js';
+import { bool, int, num, section, type Section } from './fields.js';
+
+export const CONDITIONED_TOP_KEYS = [
+  'method',
+  'unet',
+  'encoder',
+  'variants',
+  'patchSize',
+  'stepEnsemble',
+  'testTimesteps',
+  'data',
+  'training',
+];
+const TRAINING_KEYS = ['steps', 'batchSize', 'lr', 'seed', 'augment', 'checkpointEvery'];
+const VARIANTS: readonly CDDPMVariant[] = ['DDPM', 'pDDPM', 'cDDPM'];
+
+/** The CDDPM config of one variant from the shared `unet` / `encoder` sections. */
+export function variantConfig(cfg: Section, variant: CDDPMVariant): Record<string, unknown> {
+  const unet = (cfg.unet ?? {}) as Section;
+  const extra = {
+    ...(cfg.stepEnsemble !== undefined ? { stepEnsemble: cfg.stepEnsemble } : {}),
+    ...(cfg.testTimesteps !== undefined ? { testTimesteps: cfg.testTimesteps } : {}),
+  };
+  if (variant === 'cDDPM') return { variant, encoder: cfg.encoder ?? {}, unet, ...extra };
+  return {
+    variant,
+    unet: { ...unet, numClasses: null },
+    ...(variant === 'pDDPM' && cfg.patchSize !== undefined ? { patchSize: cfg.patchSize } : {}),
+    ...extra,
+  };
+}
+
+export async function trainConditionedMethod(
+  cfg: Section,
+  o: { out: string; steps?: number; seed?: number; quiet?: boolean },
+): Promise<Record<string, NetworkSummary>> {
+  const training = section(cfg.training, 'training', TRAINING_KEYS);
+  const steps = o.steps ?? int(training, 'steps', 'training', 1000);
+  const batchSize = int(training, 'batchSize', 'training', 32);
+  const lr = num(training, 'lr', 'training', 1e-4, 0);
+  const seed = o.seed ?? int(training, 'seed', 'training', 3141, 0);
+  const augment = bool(training, 'augment', 'training', true);
+  const checkpointEvery =
+    training.checkpointEvery === undefined || training.checkpointEvery === null
+      ? null
+      : int(training, 'checkpointEvery', 'training', 1);
+  const variants = (cfg.variants ?? ['DDPM', 'cDDPM']) as CDDPMVariant[];
+  if (!Array.isArray(variants) || variants.length === 0 || variants.some((v) => !VARIANTS.includes(v)))
+    throw new UsageError(
+      `config 'variants' must be a non-empty list of ${VARIANTS.join(' | ')}, got ${JSON.stringify(cfg.variants)}`,
+    );
+  if (cfg.unet !== undefined && (cfg.unet === null || typeof cfg.unet !== 'object'))
+    throw new UsageError(`config 'unet' must be an object`);
+  // Validate every variant's config (CDDPM.resolveConfig) before generating data.
+  const configs = variants.map((v) => {
+    try {
+      return CDDPM.fromConfig(variantConfig(cfg, v)).toConfig();
+    } catch (e) {
+      if (e instanceof AdxError) throw new UsageError(`config (variant ${v}): ${e.message}`);
+      throw e;
+    }
+  });
+  const hw = (s: number | [number, number]) => (typeof s === 'number' ? [s, s] : s);
+  const data = await loadVolumeSet(cfg.data, { defaultSize: hw(configs[0]!.unet.imageSize)[0]! });
+  for (const c of configs) {
+    const [h, w] = hw(c.unet.imageSize);
+    if (h !== data.size || w !== data.size)
+      throw new UsageError(`config 'unet.imageSize' (${h}×${w}) must match 'data.size' (${data.size})`);
+  }
+  const out: Record<string, NetworkSummary> = {};
+  for (const [k, variant] of variants.entries()) {
+    const model = new CDDPM(configs[k]!, { seed });
+    let trainer;
+    try {
+      trainer = createTrainer(model, {
+        optimizer: { lr },
+        seed,
+        ...(augment ? {} : { augment: null }),
+        ...(checkpointEvery !== null ? { store: folderStore(join(o.out, 'trainer', variant)), checkpointEvery } : {}),
+      });
+    } catch (e) {
+      model.dispose();
+      throw e;
+    }
+    try {
+      const batches = randomSliceBatches(data.volumes, { batchSize: Math.min(batchSize, data.volumes.length), seed });
+      const r = await fitWithProgress(trainer, batches, steps, `train ${variant}`, o.quiet);
+      const state = {
+        trainedWith: 'adx train',
+        method: 'conditioned',
+        cddpm: model.toConfig(),
+        config: cfg,
+        steps,
+        seed,
+      };
+      const checkpoint = join(o.out, variant);
+      await saveCheckpoint(join(checkpoint, 'unet'), model.unet, { state });
+      if (model.encoder) await saveCheckpoint(join(checkpoint, 'encoder'), model.encoder, { state });
+      out[variant] = { checkpoint, parameters: model.numParameters(), ...r };
+    } finally {
+      trainer.dispose();
+      model.dispose();
+    }
+  }
+  return out;
+}
