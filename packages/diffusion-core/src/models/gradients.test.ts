@@ -1,12 +1,15 @@
 import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-core/dist/register_all_gradients.js';
 import { describe, expect, it } from 'vitest';
 import { expectNoLeaks, setTestBackend } from '@adx/test-utils';
 import { SeededRNG } from '../random/rng.js';
+import { registerTrainingGradients } from '../training/gradients.js';
 import type { Module } from '../nn/module.js';
 import { ConditionedUNetModel } from './conditioned-unet.js';
 import { DiffusionModelUNet } from './monai-unet.js';
 import { EncoderUNetModel, UNetModel } from './openai-unet.js';
+
+// What users must do in Node: tfjs-core's Node build registers no gradient functions.
+registerTrainingGradients();
 
 /**
  * Training needs a gradient for every trainable parameter (except THOR's never-applied proj_attn).
