@@ -13,6 +13,7 @@
  * Deterministic: every config fixes its data and training seeds.
  */
 import { join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { main as adx } from '@adx/cli';
 import { readConfigStepsAndScale } from './train-config.js';
@@ -67,6 +68,15 @@ export function trainArgs(config: string, out: string, steps: number | undefined
   ];
 }
 
+const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+/** A path as written in a command run from the repository root (absolute when outside it). */
+function fromRoot(p: string): string {
+  if (!p.startsWith('/')) return p;
+  const r = relative(REPO_ROOT, p);
+  return r.startsWith('..') ? p : r;
+}
+
 export async function trainWeights(o: TrainWeightsOptions = {}): Promise<Record<string, WeightSetSummary>> {
   const weightsDir = o.weightsDir ?? WEIGHTS_DIR;
   const configDir = o.configDir ?? CONFIG_DIR;
@@ -76,7 +86,7 @@ export async function trainWeights(o: TrainWeightsOptions = {}): Promise<Record<
     const scale = o.stepsScale ?? 1;
     const steps = scale === 1 ? undefined : await readConfigStepsAndScale(config, scale);
     const args = [...(o.quiet ? ['-q'] : []), ...trainArgs(config, join(weightsDir, set), steps, o.backend)];
-    o.log?.(`adx ${args.map((a) => (a.startsWith('/') ? relative(process.cwd(), a) || '.' : a)).join(' ')}`);
+    o.log?.(`adx ${args.map(fromRoot).join(' ')}`);
     let stdout = '';
     let stderr = '';
     const code = await adx(args, {

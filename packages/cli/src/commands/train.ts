@@ -28,7 +28,15 @@ import { saveCheckpoint } from '@adx/diffusion-core/node';
 import { writeFileAtomic } from '@adx/io-medical/node';
 import { readConfigFile } from '../config-file.js';
 import { UsageError } from '../errors.js';
-import { buildModel, fitWithProgress, folderStore, sliceDataset, type NetworkSummary } from '../train/common.js';
+import {
+  buildModel,
+  fitWithProgress,
+  folderStore,
+  sliceDataset,
+  type DataSummary,
+  type MethodResult,
+  type NetworkSummary,
+} from '../train/common.js';
 import { CLASSIFIER_TOP_KEYS, trainClassifierMethod } from '../train/classifier.js';
 import { CONDITIONED_TOP_KEYS, trainConditionedMethod } from '../train/conditioned.js';
 import { loadSliceSet } from '../train/data.js';
@@ -58,6 +66,8 @@ export interface TrainSummary {
   /** Mean over the networks. */
   imagesPerSecond: number;
   seconds: number;
+  /** The training data (slices, of which diseased; or volumes) and its size. */
+  data: DataSummary;
   /** Per network (ddpm: `model`; classifier: `unet`, `classifier`; conditioned: the variants). */
   networks: Record<string, NetworkSummary>;
 }
@@ -65,7 +75,7 @@ export interface TrainSummary {
 const DDPM_TOP_KEYS = ['method', 'model', 'data', 'training'];
 const DDPM_TRAINING_KEYS = ['steps', 'batchSize', 'lr', 'seed', 'augment', 'checkpointEvery', 'ema', 'gradClipNorm'];
 
-async function trainDdpm(cfg: Section, o: TrainCommandOptions): Promise<Record<string, NetworkSummary>> {
+async function trainDdpm(cfg: Section, o: TrainCommandOptions): Promise<MethodResult> {
   if (cfg.model === undefined)
     throw new UsageError(`config 'model' is missing (a DiffusionModelUNet or UNetModel config)`);
   const training = section(cfg.training, 'training', DDPM_TRAINING_KEYS);
@@ -99,7 +109,10 @@ async function trainDdpm(cfg: Section, o: TrainCommandOptions): Promise<Record<s
         state: { trainedWith: 'adx train', config: cfg, steps: r.steps, seed },
       }),
     );
-    return { model: { checkpoint, parameters: unet.numParameters(), ...r } };
+    return {
+      networks: { model: { checkpoint, parameters: unet.numParameters(), ...r } },
+      data: { slices: data.count, size: data.size },
+    };
   } finally {
     trainer?.dispose();
     unet.dispose();
@@ -114,7 +127,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainSummary
   const keys = method === 'ddpm' ? DDPM_TOP_KEYS : method === 'classifier' ? CLASSIFIER_TOP_KEYS : CONDITIONED_TOP_KEYS;
   const cfg = section(raw, o.config, keys);
   const t0 = Date.now();
-  const networks =
+  const { networks, data } =
     method === 'ddpm'
       ? await trainDdpm(cfg, o)
       : method === 'classifier'
@@ -129,6 +142,7 @@ export async function trainCommand(o: TrainCommandOptions): Promise<TrainSummary
     parameters: list.reduce((a, n) => a + n.parameters, 0),
     imagesPerSecond: list.reduce((a, n) => a + n.imagesPerSecond, 0) / list.length,
     seconds: (Date.now() - t0) / 1000,
+    data,
     networks,
   };
   await writeFileAtomic(join(o.out, 'train-summary.json'), JSON.stringify(summary, null, 2));

@@ -24,7 +24,14 @@ import type { EncoderUNetModel, UNetModel } from '@adx/diffusion-core';
 import { saveCheckpoint } from '@adx/diffusion-core/node';
 import { noisyClassifierTrainer, wollebDiffusionTrainer } from '@adx/guidance-classifier';
 import { UsageError } from '../errors.js';
-import { buildModel, fitWithProgress, folderStore, sliceDataset, type NetworkSummary } from './common.js';
+import {
+  buildModel,
+  fitWithProgress,
+  folderStore,
+  sliceDataset,
+  type MethodResult,
+  type NetworkSummary,
+} from './common.js';
 import { loadSliceSet } from './data.js';
 import { int, num, numList, section, type Section } from './fields.js';
 
@@ -36,7 +43,7 @@ type Network = (typeof NETWORKS)[number];
 export async function trainClassifierMethod(
   cfg: Section,
   o: { out: string; steps?: number; seed?: number; quiet?: boolean },
-): Promise<Record<string, NetworkSummary>> {
+): Promise<MethodResult> {
   const training = section(cfg.training, 'training', TRAINING_KEYS);
   const steps = o.steps ?? int(training, 'steps', 'training', 1000);
   const batchSize = int(training, 'batchSize', 'training', 8);
@@ -71,9 +78,10 @@ export async function trainClassifierMethod(
         seed + 1,
       ) as EncoderUNetModel;
     const data = await loadSliceSet(cfg.data, { healthyOnly: false, defaultSize: 64, defaultCount: 256 });
-    if (!data.labels.includes(0) || !data.labels.includes(1))
-      process.stderr.write(
-        `adx train: warning: the data has only ${data.labels.includes(1) ? 'diseased' : 'healthy'} slices; the classifier needs both labels\n`,
+    const diseased = data.labels.filter((l) => l === 1).length;
+    if (networks.includes('classifier') && (diseased === 0 || diseased === data.count))
+      throw new UsageError(
+        `config 'data': all ${data.count} slices are ${diseased ? 'diseased' : 'healthy'}; the classifier needs both labels`,
       );
     const out: Record<string, NetworkSummary> = {};
     const state = (network: Network) => ({
@@ -132,7 +140,7 @@ export async function trainClassifierMethod(
         trainer.dispose();
       }
     }
-    return out;
+    return { networks: out, data: { slices: data.count, diseased, size: data.size } };
   } finally {
     models.unet?.dispose();
     models.classifier?.dispose();

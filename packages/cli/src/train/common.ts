@@ -18,6 +18,20 @@ import type { Section } from './fields.js';
 
 export type AnyModel = ReturnType<typeof createModelFromConfig>;
 
+/** What the training data held: slices (with how many weakly labelled diseased) or volumes. */
+export interface DataSummary {
+  slices?: number;
+  diseased?: number;
+  volumes?: number;
+  size: number;
+}
+
+/** What a training method returns. */
+export interface MethodResult {
+  networks: Record<string, NetworkSummary>;
+  data: DataSummary;
+}
+
 /** What one trained network reports. */
 export interface NetworkSummary {
   /** The checkpoint folder (`config.json` + `model.safetensors` + `state.json`). */

@@ -22,7 +22,7 @@ import { AdxError } from '@adx/diffusion-core';
 import { saveCheckpoint } from '@adx/diffusion-core/node';
 import { CDDPM, createTrainer, randomSliceBatches, type CDDPMVariant } from '@adx/guidance-conditioned';
 import { UsageError } from '../errors.js';
-import { fitWithProgress, folderStore, type NetworkSummary } from './common.js';
+import { fitWithProgress, folderStore, type MethodResult, type NetworkSummary } from './common.js';
 import { loadVolumeSet } from './data.js';
 import { bool, int, num, section, type Section } from './fields.js';
 
@@ -59,7 +59,7 @@ export function variantConfig(cfg: Section, variant: CDDPMVariant): Record<strin
 export async function trainConditionedMethod(
   cfg: Section,
   o: { out: string; steps?: number; seed?: number; quiet?: boolean },
-): Promise<Record<string, NetworkSummary>> {
+): Promise<MethodResult> {
   const training = section(cfg.training, 'training', TRAINING_KEYS);
   const steps = o.steps ?? int(training, 'steps', 'training', 1000);
   const batchSize = int(training, 'batchSize', 'training', 32);
@@ -128,5 +128,5 @@ export async function trainConditionedMethod(
       model.dispose();
     }
   }
-  return out;
+  return { networks: out, data: { volumes: data.volumes.length, size: data.size } };
 }
