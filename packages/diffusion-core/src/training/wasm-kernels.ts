@@ -18,6 +18,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { registerTrainingGradients } from './gradients.js';
+import { gemm } from './wasm-gemm.js';
 
 interface KernelArgs {
   inputs: tf.NamedTensorInfoMap;
@@ -155,7 +156,7 @@ export function conv2dFilterGradientIm2col(
     // [Ci, B, H, W]: channel-major so that every im2col row is one contiguous slice.
     const xT = tf.transpose(xNhwc, [3, 0, 1, 2]);
     if (KH === 1 && KW === 1 && sh === 1 && sw === 1 && top === 0 && left === 0 && OH === H && OW === W) {
-      const g = tf.matMul(tf.reshape(xT, [Ci, B * H * W]), tf.reshape(dyNhwc, [B * H * W, Co]));
+      const g = gemm(tf.reshape(xT, [Ci, B * H * W]), tf.reshape(dyNhwc, [B * H * W, Co]));
       return tf.reshape(g, [1, 1, Ci, Co]);
     }
     // 1. Pad (and crop, for 'valid' leftovers) to Hp = sh·Hq ≥ (OH − 1)·sh + KH rows read.
@@ -210,7 +211,7 @@ export function conv2dFilterGradientIm2col(
     );
     // 5. Pᵀ [(ci, kh, kw), L], one NN GEMM, then the small permutation to [KH, KW, Ci, Co].
     const pT = tf.reshape(tf.stack(taps, 1), [Ci * KH * KW, L]);
-    const g = tf.matMul(pT, dyq);
+    const g = gemm(pT, dyq);
     return tf.transpose(tf.reshape(g, [Ci, KH, KW, Co]), [1, 2, 0, 3]);
   });
 }
@@ -331,7 +332,7 @@ export function unsortedSegmentSumByMatMul(x: tf.Tensor, segmentIds: tf.Tensor, 
       tf.equal(tf.reshape(tf.range(0, numSegments, 1, 'int32'), [numSegments, 1]), tf.reshape(ids, [1, n])),
       'float32',
     );
-    const out = tf.matMul(oneHotT, tf.reshape(tf.cast(x, 'float32'), [n, innerSize]));
+    const out = gemm(oneHotT, tf.reshape(tf.cast(x, 'float32'), [n, innerSize]));
     return tf.cast(tf.reshape(out, [numSegments, ...inner]), x.dtype);
   });
 }
@@ -390,8 +391,8 @@ export function resizeNearestGradient(
     }
     const mw = nearestAdjointMatrix(W, OW, alignCorners, halfPixelCenters);
     const mh = nearestAdjointMatrix(H, OH, alignCorners, halfPixelCenters);
-    const alongW = tf.matMul(tf.expandDims(mw, 0), tf.reshape(dy, [B * OH, OW, C])); // [B·OH, W, C]
-    const alongH = tf.matMul(tf.expandDims(mh, 0), tf.reshape(alongW, [B, OH, W * C])); // [B, H, W·C]
+    const alongW = gemm(tf.expandDims(mw, 0), tf.reshape(dy, [B * OH, OW, C])); // [B·OH, W, C]
+    const alongH = gemm(tf.expandDims(mh, 0), tf.reshape(alongW, [B, OH, W * C])); // [B, H, W·C]
     return tf.reshape(alongH, [B, H, W, C]);
   });
 }
@@ -512,8 +513,8 @@ export function resizeBilinearGradient(
     const [, OH, OW] = dy.shape;
     const mw = bilinearAdjointMatrix(W, OW, alignCorners, halfPixelCenters);
     const mh = bilinearAdjointMatrix(H, OH, alignCorners, halfPixelCenters);
-    const alongW = tf.matMul(tf.expandDims(mw, 0), tf.reshape(dy, [B * OH, OW, C]));
-    const alongH = tf.matMul(tf.expandDims(mh, 0), tf.reshape(alongW, [B, OH, W * C]));
+    const alongW = gemm(tf.expandDims(mw, 0), tf.reshape(dy, [B * OH, OW, C]));
+    const alongH = gemm(tf.expandDims(mh, 0), tf.reshape(alongW, [B, OH, W * C]));
     return tf.reshape(alongH, [B, H, W, C]);
   });
 }
