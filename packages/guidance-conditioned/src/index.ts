@@ -3,3 +3,4 @@ export * from './detect.js';
 export * from './evaluate.js';
 export * from './train.js';
 export * from './spark.js';
+export * from './patched.js';

@@ -42,7 +42,7 @@ describe('randomSliceBatches (vol2slice: one random slice per volume per epoch)'
 });
 
 describe('cddpmObjective', () => {
-  it('rejects pDDPM (box-wise training not available)', () => {
+  it('rejects pDDPM (which trains box-wise through patchedObjective)', () => {
     expect(() => cddpmObjective({ variant: 'pDDPM' } as CDDPM)).toThrow(/pDDPM/);
   });
 });

@@ -8,8 +8,8 @@
  *          n = one unnormalised float16 simplex map shared by the batch; encoder trained jointly
  *   Adam lr 1e-4 (torch defaults), no EMA, no clipping; seed 3141; intensity augmentations
  *
- * pDDPM's box-wise training (noise one grid box, inpaint the rest) is not offered by the core
- * objective yet, so {@link cddpmObjective} rejects the pDDPM variant.
+ * pDDPM trains box-wise ({@link PatchedDiffusionObjective}, `patched.ts`); {@link trainingObjective}
+ * picks the objective of `model.config.variant` and {@link createTrainer} uses it.
  */
 import {
   ArgumentError,
@@ -19,31 +19,59 @@ import {
   behrendtAugmentation,
   type Augmentation,
   type BatchInput,
+  type TrainingObjective,
   type TrainerOptions,
   type TrainingData,
 } from '@adx/diffusion-core';
 import type { CDDPM } from './model.js';
+import { PatchedDiffusionObjective, type PatchedObjectiveConfig } from './patched.js';
 import type { VolumeArray } from './detect.js';
 
 /** Behrendt's objective for the model: x₀-L1, simplex noise, [0,1] → [−1,1], the encoder trained jointly. */
 export function cddpmObjective(model: CDDPM): DiffusionObjective {
   if (model.variant === 'pDDPM')
-    throw new ArgumentError('model', 'pDDPM box-wise training is not available yet (only cDDPM and DDPM)');
+    throw new ArgumentError('model', 'pDDPM trains box-wise: use patchedObjective(model) or trainingObjective(model)');
   return DiffusionObjective.behrendt(model.unet, model.scheduler, model.encoder ?? undefined);
+}
+
+/** pDDPM's box-wise objective for a pDDPM model (`patchSize` from the model config; `DDPM_2D_patched.training_step`). */
+export function patchedObjective(
+  model: CDDPM,
+  config: Partial<Omit<PatchedObjectiveConfig, 'patchSize'>> = {},
+): PatchedDiffusionObjective {
+  if (model.variant !== 'pDDPM' || model.config.patchSize === null)
+    throw new ArgumentError('model', `box-wise training is the pDDPM objective, the model is a ${model.variant}`);
+  return new PatchedDiffusionObjective(model.unet, model.scheduler, { ...config, patchSize: model.config.patchSize });
+}
+
+/**
+ * The training objective of `model.config.variant`: cDDPM → x₀-L1 with the jointly trained encoder,
+ * DDPM → plain x₀-L1, pDDPM → box-wise x₀-L1 ({@link PatchedDiffusionObjective}).
+ */
+export function trainingObjective(
+  model: CDDPM,
+  options: { patched?: Partial<Omit<PatchedObjectiveConfig, 'patchSize'>> } = {},
+): TrainingObjective {
+  return model.variant === 'pDDPM' ? patchedObjective(model, options.patched) : cddpmObjective(model);
 }
 
 export interface CDDPMTrainerOptions extends Omit<TrainerOptions, 'objective' | 'augment'> {
   /** Batch augmentation: `'behrendt'` (default: gamma, bias field, blur, ghosting), an augmentation, or null. */
   augment?: Augmentation | 'behrendt' | null;
+  /** pDDPM only: objective settings other than `patchSize` (which comes from the model config). */
+  patched?: Partial<Omit<PatchedObjectiveConfig, 'patchSize'>>;
 }
 
-/** A core `Trainer` set up like the official code: Adam 1e-4, seed 3141, Behrendt's intensity augmentations. */
+/**
+ * A core `Trainer` for the variant of `model.config.variant` ({@link trainingObjective}), set up
+ * like the official code: Adam 1e-4, seed 3141, Behrendt's intensity augmentations.
+ */
 export function createTrainer(model: CDDPM, options: CDDPMTrainerOptions = {}): Trainer {
-  const { augment = 'behrendt', ...rest } = options;
+  const { augment = 'behrendt', patched, ...rest } = options;
   return new Trainer({
     seed: 3141,
     ...rest,
-    objective: cddpmObjective(model),
+    objective: trainingObjective(model, { patched }),
     augment: augment === 'behrendt' ? behrendtAugmentation() : augment,
   });
 }
