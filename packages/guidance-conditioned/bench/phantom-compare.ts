@@ -12,6 +12,9 @@
  *   # or everything in one go (train all, evaluate on wasm)
  *   npm run bench:phantom -w @adx/guidance-conditioned
  *
+ *   # seconds per volume of each detector on another backend (after a warm-up volume)
+ *   npm run bench:phantom -w @adx/guidance-conditioned -- --phase timing --backend cpu --volumes 1
+ *
  * Flags: --config <json> (default configs/conditioned-bench/phantom32.json), --steps <n> (override),
  * --only DDPM,pDDPM,cDDPM, --backend cpu|wasm|webgpu, --weights <dir> (default bench/weights),
  * --out <json> (eval results; default bench/results/phantom32-<backend>.json).
@@ -30,6 +33,7 @@ import {
   compareModels,
   comparisonTable,
   createTrainer,
+  detectConditioned,
   randomSliceBatches,
   type CDDPMConfigInput,
   type CDDPMVariant,
@@ -184,5 +188,40 @@ async function evaluate(): Promise<void> {
   Object.values(models).forEach((m) => m.dispose());
 }
 
+/** `--phase timing`: seconds per test volume of each detector on this backend (one warm-up volume first). */
+async function timing(): Promise<void> {
+  const n = Number(flag('volumes') ?? 1);
+  const test = Array.from({ length: n + 1 }, (_, i) => phantom(`test-${i}`, ['tumour']));
+  const secondsPerVolume: Record<string, number> = {};
+  for (const v of only) {
+    const model = await load(v);
+    const run = (e: EvaluationVolume) =>
+      detectConditioned(model, e.image, {
+        brainMask: e.brainMask!,
+        rng: cfg.evaluation.rng,
+        postprocess: { erosionIterations: cfg.evaluation.erosionIterations },
+      });
+    await run(test[0]!); // warm-up (kernel / shader compilation)
+    const t0 = performance.now();
+    for (const e of test.slice(1)) await run(e);
+    secondsPerVolume[v] = (performance.now() - t0) / 1000 / n;
+    console.log(
+      `${v} on ${tf.getBackend()}: ${secondsPerVolume[v]!.toFixed(2)} s / volume (${n} volumes after a warm-up)`,
+    );
+    model.dispose();
+  }
+  const out = path.resolve(flag('out') ?? path.join(here, 'results', `phantom${size}-timing-${tf.getBackend()}.json`));
+  fs.mkdirSync(path.dirname(out), { recursive: true });
+  const result = {
+    backend: tf.getBackend(),
+    volumes: n,
+    secondsPerVolume,
+    loadAverage: (await import('node:os')).loadavg(),
+  };
+  fs.writeFileSync(out, JSON.stringify(result, null, 2) + '\n');
+  console.log(`wrote ${out}`);
+}
+
 if (phase === 'train' || phase === 'all') for (const v of only) await train(v);
 if (phase === 'eval' || phase === 'all') await evaluate();
+if (phase === 'timing') await timing();
