@@ -7,6 +7,7 @@ import { Argument, Command, CommanderError, InvalidArgumentError, Option } from 
 import { AdxError, BACKEND_NAMES, useBackend, type BackendName } from '@adx/diffusion-core';
 import { convertCommand } from './commands/convert.js';
 import { DETECT_METHODS, detectCommand } from './commands/detect.js';
+import { addBenchCommand } from './commands/bench.js';
 import { addEvaluateCommand } from './commands/evaluate.js';
 import { LAYOUTS, phantomCommand } from './commands/phantom.js';
 import { trainCommand } from './commands/train.js';
@@ -187,6 +188,7 @@ export function createProgram(
     });
 
   addEvaluateCommand(program, { print, quiet });
+  addBenchCommand(program, { print, quiet });
 
   return program;
 }
