@@ -5,8 +5,9 @@
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
+import { useBackend } from '@adx/diffusion-core';
 import { loadCheckpoint } from '@adx/diffusion-core/node';
 import { createVolume } from '@adx/io-medical';
 import { readNiftiFile, readPngFile, writeNiftiFile, writePngFile } from '@adx/io-medical/node';
@@ -15,6 +16,9 @@ import { main } from './cli.js';
 import { loadConditionedCheckpoint } from './detect/engines.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'adx-cli-methods-'));
+beforeAll(async () => {
+  await useBackend('wasm'); // so that tensor counts can be taken before the first command
+});
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 async function run(args: string[]) {
@@ -145,8 +149,10 @@ describe('adx train + detect: classifier guidance (Wolleb et al.)', () => {
       training: { ...classifierConfig.training, networks: ['classifier'] },
     };
     const out = join(dir, 'clf-only');
+    const before = tf.memory().numTensors;
     const r = await run(['-q', 'train', '-c', writeConfig('clf-only.yaml', cfg), '-o', out, '--backend', 'wasm']);
     expect(r.code, r.err).toBe(0);
+    expect(tf.memory().numTensors).toBe(before); // networks, optimiser state and data all freed
     const summary = JSON.parse(r.out);
     expect(Object.keys(summary.networks)).toEqual(['classifier']);
     // 2 subjects × 8 axial slices with brain; the weak labels come from the seg files' lesion voxels.
@@ -243,8 +249,10 @@ describe('adx train: folder data', () => {
       variants: ['DDPM'],
       data: { source: 'nifti', dir: data, layout: 'ixi', size: 16 },
     };
+    const before = tf.memory().numTensors;
     const r = await run(['-q', 'train', '-c', writeConfig('ixi.yaml', cfg), '-o', join(dir, 'ixi-ddpm')]);
     expect(r.code, r.err).toBe(0);
+    expect(tf.memory().numTensors).toBe(before);
     const summary = JSON.parse(r.out);
     expect(summary.data.volumes).toBe(2);
     expect(Object.keys(summary.networks)).toEqual(['DDPM']);

@@ -20,7 +20,7 @@
 import { join } from 'node:path';
 import { AdxError } from '@adx/diffusion-core';
 import { saveCheckpoint } from '@adx/diffusion-core/node';
-import { CDDPM, createTrainer, randomSliceBatches, type CDDPMVariant } from '@adx/guidance-conditioned';
+import { CDDPM, createTrainer, randomSliceBatches, resolveConfig, type CDDPMVariant } from '@adx/guidance-conditioned';
 import { UsageError } from '../errors.js';
 import { fitWithProgress, folderStore, type MethodResult, type NetworkSummary } from './common.js';
 import { loadVolumeSet } from './data.js';
@@ -77,10 +77,10 @@ export async function trainConditionedMethod(
     );
   if (cfg.unet !== undefined && (cfg.unet === null || typeof cfg.unet !== 'object'))
     throw new UsageError(`config 'unet' must be an object`);
-  // Validate every variant's config (CDDPM.resolveConfig) before generating data.
+  // Validate every variant's config before generating data.
   const configs = variants.map((v) => {
     try {
-      return CDDPM.fromConfig(variantConfig(cfg, v)).toConfig();
+      return resolveConfig(variantConfig(cfg, v)); // validation only, no tensors
     } catch (e) {
       if (e instanceof AdxError) throw new UsageError(`config (variant ${v}): ${e.message}`);
       throw e;
