@@ -202,6 +202,20 @@ describe('adx train + detect: conditioned DDPM (Behrendt et al.)', () => {
     const parent = await run(['detect', 'conditioned', '-m', out, '-i', inputs, '-o', join(dir, 'x')]);
     expect(parent.code).toBe(2);
     expect(parent.err).toMatch(/variants DDPM, cDDPM|variants cDDPM, DDPM/);
+    const wrong = await run([
+      'detect',
+      'conditioned',
+      '-m',
+      join(out, 'cDDPM'),
+      '-i',
+      inputs,
+      '-o',
+      join(dir, 'x'),
+      '--scale',
+      '3',
+    ]);
+    expect(wrong.code).toBe(2);
+    expect(wrong.err).toMatch(/--scale applies to classifier, not conditioned/);
   });
 });
 

@@ -77,6 +77,25 @@ export async function detectCommand(o: DetectCommandOptions): Promise<DetectReco
   if (!DETECT_METHODS.includes(o.method as DetectMethod)) {
     throw new UsageError(`unknown method '${o.method}' (available: ${DETECT_METHODS.join(', ')})`);
   }
+  // Method options given to another method are usage errors rather than silently ignored.
+  const only: [keyof MethodOptions, string, DetectMethod[]][] = [
+    ['tStart', '--t-start', ['thor', 'ddpm-recon']],
+    ['classifier', '--classifier', ['classifier']],
+    ['noiseLevel', '--noise-level', ['classifier']],
+    ['scale', '--scale', ['classifier']],
+    ['respacing', '--respacing', ['classifier']],
+    ['sampler', '--sampler', ['classifier']],
+    ['noise', '--noise', ['thor', 'ddpm-recon', 'conditioned']],
+    ['levels', '--levels', ['conditioned']],
+    ['erosion', '--erosion', ['conditioned']],
+    ['median', '--median', ['conditioned']],
+  ];
+  for (const [key, flag, methods] of only) {
+    if (o[key] !== undefined && !methods.includes(o.method as DetectMethod))
+      throw new UsageError(`${flag} applies to ${methods.join(' / ')}, not ${o.method}`);
+  }
+  if (o.postprocess === false && o.method !== 'conditioned')
+    throw new UsageError(`--no-postprocess applies to conditioned, not ${o.method}`);
   const items = selectShard(await expandInputs(o.inputs), o.shard, (i) => i.path);
   const engine = await createEngine(o.method as DetectMethod, o.checkpoint, o);
   try {
