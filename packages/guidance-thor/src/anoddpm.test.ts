@@ -67,4 +67,27 @@ describeBackends('anoddpm', () => {
     x.dispose();
     model.dispose();
   });
+
+  it('with stride k visits every k-th timestep from the largest kept t ≤ tStart, at the respaced ᾱ', async () => {
+    const seen: number[] = [];
+    const inputs: tf.Tensor4D[] = [];
+    const model: ThorDenoiser = {
+      apply: (z, t) => {
+        seen.push((t as number[])[0]!);
+        if (inputs.length === 0) inputs.push(tf.keep(z.clone()));
+        return tf.zerosLike(z);
+      },
+    };
+    const x = tf.fill([1, 4, 4, 1], 0.5) as tf.Tensor4D;
+    const eps = tf.fill([1, 4, 4, 1], 0.25) as tf.Tensor4D;
+    const before = tf.memory().numTensors;
+    const res = await anoddpm(model, x, { tStart: 64, stride: 10, noise: () => eps.clone(), rng: 1 });
+    tf.dispose([res.anomalyMap, res.reconstruction]);
+    expect(tf.memory().numTensors).toBe(before + 1); // only the recorded first input
+    expect(seen).toEqual([60, 50, 40, 30, 20, 10, 0]);
+    // z_60 = √ᾱ_60·x + √(1−ᾱ_60)·ε0 with the full schedule's ᾱ_60 (respacing keeps ᾱ at the kept steps).
+    const ref = DDPMScheduler.fromPreset('thor').addNoise(x, eps, 60);
+    expectClose(await inputs[0]!.data(), await ref.data(), 1e-6);
+    tf.dispose([x, eps, ref, ...inputs]);
+  });
 });

@@ -5,7 +5,8 @@
  * result type as {@link thor}, so THOR's gain can be measured on identical models.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { ArgumentError, DDPMScheduler, SeededRNG, assertRank } from '@adx/diffusion-core';
+import { ArgumentError, SeededRNG, assertRank } from '@adx/diffusion-core';
+import { planChain } from './chain.js';
 import {
   gaussianNoiseFn,
   simplexNoiseFn,
@@ -22,8 +23,13 @@ export interface AnoDDPMOptions {
   tStart?: number;
   noise?: 'gaussian' | 'simplex' | NoiseFn;
   rng?: SeededRNG | number;
-  /** Model intensity convention (see {@link ThorOptions.intensityRange}). */
+  /** Model intensity convention (see `ThorOptions.intensityRange`). */
   intensityRange?: 'zeroOne' | 'minusOneOne';
+  /**
+   * Beyond the paper: visit only every `stride`-th timestep (the same respaced ancestral chain as
+   * `ThorOptions.stride`, so THOR and the baseline can be compared at equal cost). Default 1.
+   */
+  stride?: number;
   onStep?: (info: { t: number; index: number; total: number }) => void;
 }
 
@@ -44,31 +50,35 @@ export async function anoddpm(
       : simplex
         ? simplexNoiseFn
         : (options.noise as NoiseFn);
-  const scheduler = options.scheduler ?? DDPMScheduler.fromPreset('thor');
-  const { tStart = simplex ? 250 : 350, intensityRange = 'zeroOne', onStep } = options;
+  const { tStart = simplex ? 250 : 350, intensityRange = 'zeroOne', stride = 1, onStep } = options;
   if (!Number.isInteger(tStart) || tStart < 0)
     throw new ArgumentError('options.tStart', `must be a non-negative integer, got ${tStart}`);
+  if (!Number.isInteger(stride) || stride < 1)
+    throw new ArgumentError('options.stride', `must be a positive integer, got ${stride}`);
+  // k indexes the (possibly respaced) schedule; t is the training timestep the network sees.
+  const { scheduler, chain } = planChain(options.scheduler, tStart, stride);
+  const first = chain[0]!;
   const rng = options.rng instanceof SeededRNG ? options.rng : new SeededRNG(options.rng ?? 0);
   const [n, h, w, c] = image.shape;
   const shape: [number, number, number, number] = [n, h, w, c];
   const [lo, hi] = intensityRange === 'zeroOne' ? [0, 1] : [-1, 1];
 
-  const eps0 = noise(shape, rng, tStart);
+  const eps0 = noise(shape, rng, first.t);
   let z = tf.tidy(() => {
     const xm = intensityRange === 'zeroOne' ? image : tf.sub(tf.mul(image, 2), 1);
-    return scheduler.addNoise(xm, eps0, tStart);
+    return scheduler.addNoise(xm, eps0, first.index);
   }) as tf.Tensor4D;
   eps0.dispose();
   try {
-    for (let t = tStart, index = 0; t >= 0; t--, index++) {
+    for (const [index, { index: k, t }] of chain.entries()) {
       const stepNoise = t > 0 ? noise(shape, rng, t) : null;
       const next = tf.tidy(
-        () => scheduler.step(model.apply(z, [t]), t, z, stepNoise ? { noise: stepNoise } : {}).prevSample,
+        () => scheduler.step(model.apply(z, [t]), k, z, stepNoise ? { noise: stepNoise } : {}).prevSample,
       ) as tf.Tensor4D;
       stepNoise?.dispose();
       z.dispose();
       z = next;
-      onStep?.({ t, index, total: tStart + 1 });
+      onStep?.({ t, index, total: chain.length });
       if (index % 25 === 24) await new Promise((res) => setTimeout(res, 0));
     }
     // At t = 0 the posterior mean is x̂0 itself, so z is the reconstruction.

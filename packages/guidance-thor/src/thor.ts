@@ -22,15 +22,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import {
   ArgumentError,
-  DDPMScheduler,
   SeededRNG,
   assertRank,
   simplexNoise3DBatch,
   gaussianBlur2d,
   greyClosing2d,
   greyDilation2d,
-  harmonicMean,
 } from '@adx/diffusion-core';
+import { planChain } from './chain.js';
 import { ConstantDistance, SsimDistance, type PerceptualDistance } from './perceptual.js';
 
 /** The network THOR needs: ε-prediction on NHWC images at a scalar timestep. */
@@ -162,36 +161,30 @@ export function regionMask(anomalyMap: tf.Tensor4D, kernelSize = 13): tf.Tensor4
   );
 }
 
+/**
+ * Pixel-wise harmonic mean of the temporal maps, `K / Σ_t 1/A_t`, and 0 where any A_t is 0
+ * (thor.md §1.7: `scipy.stats.hmean` over the stacked maps). Accumulated map by map with rank-4
+ * ops only: the webgpu backend has no rank-5 `Select` nor a bool rank-5 `Transpose`, which a
+ * stack-then-reduce version (diffusion-core's `harmonicMean`) needs.
+ */
+export function harmonicMeanOfMaps(maps: readonly tf.Tensor4D[]): tf.Tensor4D {
+  if (maps.length === 0) throw new ArgumentError('maps', 'needs at least one map');
+  return tf.tidy(() => {
+    let sumReciprocal: tf.Tensor = tf.zerosLike(maps[0]!);
+    let allPositive: tf.Tensor = tf.onesLike(maps[0]!);
+    for (const a of maps) {
+      const positive = tf.greater(a, 0);
+      sumReciprocal = tf.add(sumReciprocal, tf.reciprocal(tf.where(positive, a, tf.onesLike(a))));
+      allPositive = tf.mul(allPositive, tf.cast(positive, 'float32'));
+    }
+    return tf.mul(tf.div(maps.length, sumReciprocal), allPositive) as tf.Tensor4D;
+  });
+}
+
 function resolvePerceptual(p: ThorOptions['perceptual']): PerceptualDistance {
   if (p === undefined || p === 'ssim') return new SsimDistance();
   if (p === 'none') return new ConstantDistance();
   return p;
-}
-
-/**
- * The visited chain: `index` into the scheduler's active schedule and the training timestep `t`.
- * Stride 1 uses the given scheduler on t = tStart … 0; stride k > 1 builds a respaced copy of a
- * DDPMScheduler ("ddimN" keeps 0, k, 2k, …) and starts at the largest kept t ≤ tStart.
- */
-function planChain(
-  given: ThorScheduler | undefined,
-  tStart: number,
-  stride: number,
-): { scheduler: ThorScheduler; chain: { index: number; t: number }[] } {
-  if (stride === 1) {
-    const chain = Array.from({ length: tStart + 1 }, (_, i) => ({ index: tStart - i, t: tStart - i }));
-    return { scheduler: given ?? DDPMScheduler.fromPreset('thor'), chain };
-  }
-  if (given !== undefined && !(given instanceof DDPMScheduler)) {
-    throw new ArgumentError('options.scheduler', 'stride > 1 needs a DDPMScheduler (its config is respaced)');
-  }
-  const base = given ?? DDPMScheduler.fromPreset('thor');
-  const T = base.toConfig().numTrainTimesteps;
-  const scheduler = new DDPMScheduler({ ...base.toConfig(), timestepRespacing: `ddim${Math.ceil(T / stride)}` });
-  const map = scheduler.timestepMap;
-  const chain: { index: number; t: number }[] = [];
-  for (let i = map.length - 1; i >= 0; i--) if (map[i]! <= tStart) chain.push({ index: i, t: map[i]! });
-  return { scheduler, chain };
 }
 
 /**
@@ -315,7 +308,7 @@ export async function thor(model: ThorDenoiser, image: tf.Tensor4D, options: Tho
       if (index % 25 === 24) await new Promise((res) => setTimeout(res, 0));
     }
 
-    const anomalyMap = tf.tidy(() => tf.clipByValue(harmonicMean(maps), 0, 0.999)) as tf.Tensor4D;
+    const anomalyMap = tf.tidy(() => tf.clipByValue(harmonicMeanOfMaps(maps), 0, 0.999)) as tf.Tensor4D;
     const scoreT = tf.mean(anomalyMap, [1, 2, 3]);
     const score = Float32Array.from(await scoreT.data());
     scoreT.dispose();
