@@ -124,7 +124,9 @@ export async function detectCommand(o: DetectCommandOptions): Promise<DetectReco
         for (const [vname, volume] of volumes) {
           // Intensities to [0, 1]: 1st–99th percentile inside the nonzero (brain) mask.
           const normalized = percentileNormalize(volume, { mask: brainMaskFromNonzero(volume) });
-          const res = await engine.volume(normalized);
+          const res = await engine.volume(normalized, (done, total) =>
+            progress.update(n, { input: vname, slices: `${done}/${total}` }),
+          );
           const outputs = [join(o.out, `${vname}_anomaly.nii.gz`), join(o.out, `${vname}_healthy.nii.gz`)];
           await writeNiftiFile(outputs[0]!, res.anomalyMap);
           await writeNiftiFile(outputs[1]!, res.reconstruction);

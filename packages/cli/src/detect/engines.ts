@@ -69,7 +69,8 @@ export interface Maps<T> {
 export interface Engine {
   /** Square model input size. */
   size: number;
-  volume(v: Volume): Promise<Maps<Volume<Float32Array>>>;
+  /** `onSlices` reports slices done / total within the volume (for progress bars). */
+  volume(v: Volume, onSlices?: (done: number, total: number) => void): Promise<Maps<Volume<Float32Array>>>;
   slice(img: Image2D): Promise<Maps<Image2D>>;
   dispose(): void;
 }
@@ -97,8 +98,13 @@ function binarize<T extends { data: ArrayLike<number> }>(img: T, threshold: numb
 function sliceEngine(method: SliceMethod, size: number, o: MethodOptions, dispose: () => void): Engine {
   return {
     size,
-    async volume(v) {
-      const res = await runSlicewise(v, method, { axis: o.axis, size, batchSize: o.batchSize });
+    async volume(v, onSlices) {
+      const res = await runSlicewise(v, method, {
+        axis: o.axis,
+        size,
+        batchSize: o.batchSize,
+        ...(onSlices ? { onBatch: (e: { done: number; total: number }) => onSlices(e.done, e.total) } : {}),
+      });
       const { anomalyMap, reconstruction, score } = res;
       return {
         anomalyMap,
@@ -238,7 +244,7 @@ async function conditionedEngine(checkpoint: string, o: MethodOptions): Promise<
   }
   const size = modelSize;
   /** Slices (any size) + brain-mask slices → maps on the slices' own grids. */
-  const run = async (slices: Image2D[], brain: Image2D[]) => {
+  const run = async (slices: Image2D[], brain: Image2D[], onSlices?: (done: number, total: number) => void) => {
     const prep = slices.map((sl) => prepareSlice(sl, { size }));
     const d = slices.length;
     const data = new Float32Array(d * size * size);
@@ -256,6 +262,7 @@ async function conditionedEngine(checkpoint: string, o: MethodOptions): Promise<
         brainMask: { data: mask, shape },
         rng: o.seed,
         chunkSize: o.batchSize,
+        ...(onSlices ? { onChunk: (e: { done: number; total: number }) => onSlices(e.done, e.total) } : {}),
         noise: o.noise === 'gaussian' ? gaussianVolumeNoise : simplexVolumeNoise,
         ...(o.levels ? { levels: o.levels } : {}),
         postprocess: o.postprocess
@@ -282,9 +289,9 @@ async function conditionedEngine(checkpoint: string, o: MethodOptions): Promise<
   };
   return {
     size,
-    async volume(v) {
+    async volume(v, onSlices) {
       const axis = o.axis;
-      const r = await run(extractSlices(v, { axis }), extractSlices(brainMaskFromNonzero(v), { axis }));
+      const r = await run(extractSlices(v, { axis }), extractSlices(brainMaskFromNonzero(v), { axis }), onSlices);
       return {
         anomalyMap: stackSlices(r.maps, v, { axis }),
         reconstruction: stackSlices(r.recos, v, { axis }),
