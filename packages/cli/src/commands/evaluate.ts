@@ -274,16 +274,20 @@ async function readCaseList(file: string, option: string): Promise<Map<string, n
   return out;
 }
 
+/** Same element type as `a` (float32 maps keep the radix-sort path of the ranking metrics). */
+function like(a: NdArray, n: number): Float32Array | Float64Array {
+  return a.data instanceof Float32Array ? new Float32Array(n) : new Float64Array(n);
+}
+
 /** Units of a per-slice protocol: images as they are, volumes cut along C-order axis `cAxis`. */
-function slicesOf(id: string, a: NdArray, cAxis: number): { id: string; arr: NdArray<Float64Array> }[] {
-  if (a.shape.length === 2)
-    return [{ id, arr: { data: Float64Array.from(a.data as ArrayLike<number>), shape: a.shape } }];
+function slicesOf(id: string, a: NdArray, cAxis: number): { id: string; arr: NdArray }[] {
+  if (a.shape.length === 2) return [{ id, arr: a }];
   const [d0, d1, d2] = a.shape as [number, number, number];
   const n = a.shape[cAxis]!;
   const inPlane = a.shape.filter((_, k) => k !== cAxis) as [number, number];
-  const out: { id: string; arr: NdArray<Float64Array> }[] = [];
+  const out: { id: string; arr: NdArray }[] = [];
   for (let s = 0; s < n; s++) {
-    const data = new Float64Array(inPlane[0] * inPlane[1]);
+    const data = like(a, inPlane[0] * inPlane[1]);
     let o = 0;
     for (let i = 0; i < d0; i++)
       for (let j = 0; j < d1; j++)
@@ -298,7 +302,7 @@ function slicesOf(id: string, a: NdArray, cAxis: number): { id: string; arr: NdA
 
 function masked(map: NdArray, brain: NdArray | undefined): NdArray {
   if (!brain) return map;
-  const data = new Float64Array(map.data.length);
+  const data = like(map, map.data.length);
   for (let i = 0; i < data.length; i++) data[i] = (brain.data[i] as number) > 0 ? (map.data[i] as number) : 0;
   return { data, shape: map.shape };
 }
