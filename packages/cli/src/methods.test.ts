@@ -219,6 +219,50 @@ describe('adx train + detect: conditioned DDPM (Behrendt et al.)', () => {
   });
 });
 
+describe('adx train: conditioned pDDPM and SparK pre-training', () => {
+  it('trains pDDPM box-wise and a SparK-pre-trained cDDPM without leaking tensors', async () => {
+    const cfg = {
+      ...conditionedConfig,
+      variants: ['pDDPM', 'cDDPM'],
+      patchSize: 8, // a 2×2 grid of boxes at 16²
+      // two ResNet stages: downsample ratio 8 → a 2×2 SparK patch grid at 16²
+      encoder: { block: 'BasicBlock', layers: [1, 1], stemWidth: 8, stagePlanes: [8, 8], outFeatures: 16 },
+      spark: { steps: 2, decoderWidth: 16, lr: 0.001 },
+    };
+    const out = join(dir, 'pddpm-spark');
+    const before = tf.memory().numTensors;
+    const r = await run(['-q', 'train', '-c', writeConfig('pddpm.yaml', cfg), '-o', out, '--backend', 'wasm']);
+    expect(r.code, r.err).toBe(0);
+    expect(tf.memory().numTensors).toBe(before);
+    const summary = JSON.parse(r.out);
+    expect(Object.keys(summary.networks)).toEqual(['pDDPM', 'cDDPM']);
+    expect(summary.networks.cDDPM.pretraining.steps).toBe(2);
+    expect(Number.isFinite(summary.networks.cDDPM.pretraining.finalLoss)).toBe(true);
+    expect(summary.networks.pDDPM.pretraining).toBeUndefined();
+    const p = await loadConditionedCheckpoint(join(out, 'pDDPM'));
+    expect([p.variant, p.config.patchSize, p.encoder]).toEqual(['pDDPM', 8, null]);
+    p.dispose();
+    const { inputs, affine } = await writeInputs('in-pddpm');
+    const d = await run([
+      '-q',
+      'detect',
+      'conditioned',
+      '-m',
+      join(out, 'pDDPM'),
+      '-i',
+      inputs,
+      '-o',
+      join(dir, 'maps-p'),
+    ]);
+    expect(d.code, d.err).toBe(0);
+    const map = await readNiftiFile(join(dir, 'maps-p', 'sub01_anomaly.nii.gz'));
+    expect([map.volume.shape, map.volume.affine]).toEqual([[10, 12, 3], affine]);
+    const bad = await run(['train', '-c', writeConfig('bad-spark.json', { ...cfg, variants: ['DDPM'] }), '-o', out]);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toMatch(/'spark'.*no cDDPM/);
+  });
+});
+
 describe('adx train: folder data', () => {
   it('ddpm trains on the healthy slices of a THOR-layout PNG folder (labels from the split CSV)', async () => {
     const data = join(dir, 'png-slices');

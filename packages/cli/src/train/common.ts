@@ -41,6 +41,8 @@ export interface NetworkSummary {
   parameters: number;
   imagesPerSecond: number;
   seconds: number;
+  /** Encoder pre-training before the main run (conditioned `spark`). */
+  pretraining?: { method: 'spark'; steps: number; finalLoss: number; seconds: number };
 }
 
 /**

@@ -13,17 +13,33 @@
  *   stepEnsemble: [250, 500, 750]    # test-time noise levels (cDDPM), testTimesteps: 500 (baselines)
  *   data: { volumes: 12, size: 32, depth: 12, contrast: t2, seed: cddpm-train }   # or source: nifti
  *   training: { steps, batchSize, lr, seed, augment: true, checkpointEvery: null }
+ *   spark: { steps: 1000, batchSize, lr: 1e-4, maskRatio: 0.65, gridSize, decoderWidth: 512, seed }  # optional
+ *
+ * With `spark`, the cDDPM encoder is pre-trained first, SparK style (`sparkPretrainEncoder`: 65 % of
+ * a g×g patch grid masked, per-patch MSE on the masked patches, AdamW lr 1e-4 / wd 0.05), on a
+ * separate ResNet of the same architecture whose conv and BatchNorm tensors are then copied into
+ * the cDDPM encoder (`transferEncoderWeights`; the fc head stays fresh) — the paper's "SSL" cDDPM
+ * (`Spark_2D_pretrain.yaml`). The baselines have no encoder and ignore it.
  *
  * Writes `<out>/<variant>/unet` (+ `<out>/cDDPM/encoder`), the CDDPM config in the UNet's
  * `state.json` (`state.cddpm`), which `adx detect conditioned -m <out>/<variant>` loads.
  */
 import { join } from 'node:path';
-import { AdxError } from '@adx/diffusion-core';
+import { AdxError, ResNetEncoder } from '@adx/diffusion-core';
 import { saveCheckpoint } from '@adx/diffusion-core/node';
-import { CDDPM, createTrainer, randomSliceBatches, resolveConfig, type CDDPMVariant } from '@adx/guidance-conditioned';
+import {
+  CDDPM,
+  createTrainer,
+  randomSliceBatches,
+  resolveConfig,
+  sparkPretrainEncoder,
+  transferEncoderWeights,
+  type CDDPMVariant,
+} from '@adx/guidance-conditioned';
 import { UsageError } from '../errors.js';
 import { fitWithProgress, folderStore, type MethodResult, type NetworkSummary } from './common.js';
-import { loadVolumeSet } from './data.js';
+import { createProgress } from '../progress.js';
+import { loadVolumeSet, type VolumeSet } from './data.js';
 import { bool, int, num, section, type Section } from './fields.js';
 
 export const CONDITIONED_TOP_KEYS = [
@@ -36,7 +52,9 @@ export const CONDITIONED_TOP_KEYS = [
   'testTimesteps',
   'data',
   'training',
+  'spark',
 ];
+const SPARK_KEYS = ['steps', 'batchSize', 'lr', 'maskRatio', 'gridSize', 'decoderWidth', 'seed'];
 const TRAINING_KEYS = ['steps', 'batchSize', 'lr', 'seed', 'augment', 'checkpointEvery'];
 const VARIANTS: readonly CDDPMVariant[] = ['DDPM', 'pDDPM', 'cDDPM'];
 
@@ -56,6 +74,46 @@ export function variantConfig(cfg: Section, variant: CDDPMVariant): Record<strin
   };
 }
 
+/** SparK pre-training of a fresh copy of the cDDPM encoder, then its conv/BN tensors into `model.encoder`. */
+async function sparkPretrain(
+  model: CDDPM,
+  volumes: VolumeSet['volumes'],
+  s: {
+    steps: number;
+    batchSize: number;
+    lr: number;
+    maskRatio: number;
+    decoderWidth: number;
+    seed: number;
+    gridSize?: number;
+  },
+  quiet: boolean | undefined,
+): Promise<NonNullable<NetworkSummary['pretraining']>> {
+  const encoder = ResNetEncoder.fromConfig(model.config.encoder, { seed: s.seed });
+  const progress = createProgress('spark cDDPM encoder', s.steps, { quiet });
+  const t0 = Date.now();
+  try {
+    const r = await sparkPretrainEncoder(
+      encoder,
+      randomSliceBatches(volumes, { batchSize: Math.min(s.batchSize, volumes.length), seed: s.seed }),
+      {
+        steps: s.steps,
+        maskRatio: s.maskRatio,
+        decoderWidth: s.decoderWidth,
+        optimizer: { lr: s.lr },
+        seed: s.seed,
+        ...(s.gridSize !== undefined ? { gridSize: s.gridSize } : {}),
+        onProgress: (e) => progress.update(e.step, { loss: e.loss.toFixed(4) }),
+      },
+    );
+    transferEncoderWeights(encoder, model);
+    return { method: 'spark', steps: r.steps, finalLoss: r.losses.at(-1) ?? NaN, seconds: (Date.now() - t0) / 1000 };
+  } finally {
+    progress.stop();
+    encoder.dispose();
+  }
+}
+
 export async function trainConditionedMethod(
   cfg: Section,
   o: { out: string; steps?: number; seed?: number; quiet?: boolean },
@@ -70,11 +128,23 @@ export async function trainConditionedMethod(
     training.checkpointEvery === undefined || training.checkpointEvery === null
       ? null
       : int(training, 'checkpointEvery', 'training', 1);
+  const spark = cfg.spark === undefined ? undefined : section(cfg.spark, 'spark', SPARK_KEYS);
+  const sparkSettings = spark && {
+    steps: int(spark, 'steps', 'spark', 1000),
+    batchSize: int(spark, 'batchSize', 'spark', batchSize),
+    lr: num(spark, 'lr', 'spark', 1e-4, 0),
+    maskRatio: num(spark, 'maskRatio', 'spark', 0.65, 0, 0.99),
+    decoderWidth: int(spark, 'decoderWidth', 'spark', 512),
+    seed: int(spark, 'seed', 'spark', seed, 0),
+    ...(spark.gridSize !== undefined ? { gridSize: int(spark, 'gridSize', 'spark', 1) } : {}),
+  };
   const variants = (cfg.variants ?? ['DDPM', 'cDDPM']) as CDDPMVariant[];
   if (!Array.isArray(variants) || variants.length === 0 || variants.some((v) => !VARIANTS.includes(v)))
     throw new UsageError(
       `config 'variants' must be a non-empty list of ${VARIANTS.join(' | ')}, got ${JSON.stringify(cfg.variants)}`,
     );
+  if (sparkSettings && !variants.includes('cDDPM'))
+    throw new UsageError(`config 'spark' pre-trains the cDDPM encoder, but 'variants' has no cDDPM`);
   if (cfg.unet !== undefined && (cfg.unet === null || typeof cfg.unet !== 'object'))
     throw new UsageError(`config 'unet' must be an object`);
   // Validate every variant's config before generating data.
@@ -96,8 +166,11 @@ export async function trainConditionedMethod(
   const out: Record<string, NetworkSummary> = {};
   for (const [k, variant] of variants.entries()) {
     const model = new CDDPM(configs[k]!, { seed });
+    let pretraining: NetworkSummary['pretraining'];
     let trainer;
     try {
+      if (sparkSettings && model.encoder)
+        pretraining = await sparkPretrain(model, data.volumes, sparkSettings, o.quiet);
       trainer = createTrainer(model, {
         optimizer: { lr },
         seed,
@@ -122,7 +195,7 @@ export async function trainConditionedMethod(
       const checkpoint = join(o.out, variant);
       await saveCheckpoint(join(checkpoint, 'unet'), model.unet, { state });
       if (model.encoder) await saveCheckpoint(join(checkpoint, 'encoder'), model.encoder, { state });
-      out[variant] = { checkpoint, parameters: model.numParameters(), ...r };
+      out[variant] = { checkpoint, parameters: model.numParameters(), ...r, ...(pretraining ? { pretraining } : {}) };
     } finally {
       trainer.dispose();
       model.dispose();
