@@ -538,19 +538,23 @@ export async function evaluateCommand(o: EvaluateCommandOptions): Promise<Evalua
   const report: MetricsReport = warnings.length ? { ...result, details: { ...result.details, warnings } } : result;
 
   // Pooled ROC / PR: pixels (inside the brain masks, if given) or, for image-level, the image scores.
-  const yTrue: number[] = [];
-  const yScore: number[] = [];
+  let yTrue: Uint8Array;
+  let yScore: Float32Array | Float64Array;
   if (protocol === 'image-level') {
-    for (const c of cases) {
-      yTrue.push(c.files.label! > 0 ? 1 : 0);
-      yScore.push(c.files.score!);
-    }
+    yTrue = Uint8Array.from(cases, (c) => (c.files.label! > 0 ? 1 : 0));
+    yScore = Float64Array.from(cases, (c) => c.files.score!);
   } else {
+    const inside = (c: Loaded, i: number) => !c.brain || (c.brain.data[i] as number) > 0;
+    let n = 0;
+    for (const c of cases) for (let i = 0; i < c.map.data.length; i++) if (inside(c, i)) n++;
+    yTrue = new Uint8Array(n);
+    yScore = cases.every((c) => c.map.data instanceof Float32Array) ? new Float32Array(n) : new Float64Array(n);
+    let k = 0;
     for (const c of cases)
       for (let i = 0; i < c.map.data.length; i++) {
-        if (c.brain && (c.brain.data[i] as number) <= 0) continue;
-        yTrue.push((c.gt!.data[i] as number) > 0 ? 1 : 0);
-        yScore.push(c.map.data[i] as number);
+        if (!inside(c, i)) continue;
+        yTrue[k] = (c.gt!.data[i] as number) > 0 ? 1 : 0;
+        yScore[k++] = c.map.data[i] as number;
       }
   }
   const name = o.name ?? 'report';
