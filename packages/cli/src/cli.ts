@@ -79,10 +79,21 @@ export function createProgram(
     .requiredOption('-o, --out <dir>', 'output folder (model/ for detect, trainer/ for resumable state)')
     .option('--steps <n>', 'override training.steps', int('--steps'))
     .option('--seed <n>', 'override training.seed', int('--seed'))
+    .option('--resume', 'continue from the trainer state in <out>/trainer/ (starts at step 0 when there is none)')
     .addOption(backendOption())
     .action(async (o) => {
       await selectBackend(o.backend, quiet());
-      print(await trainCommand({ config: o.config, out: o.out, steps: o.steps, seed: o.seed, quiet: quiet() }));
+      print(
+        await trainCommand({
+          config: o.config,
+          out: o.out,
+          steps: o.steps,
+          seed: o.seed,
+          resume: Boolean(o.resume),
+          quiet: quiet(),
+          log: io.stderr,
+        }),
+      );
     });
 
   program

@@ -317,6 +317,42 @@ describe('adx train: folder data', () => {
   });
 });
 
+describe('adx train --resume', () => {
+  it('continues an interrupted run to the same weights as an uninterrupted one (ddpm and classifier)', async () => {
+    const ddpm = {
+      method: 'ddpm',
+      model: {
+        className: 'DiffusionModelUNet',
+        inChannels: 1,
+        outChannels: 1,
+        numChannels: [32, 32],
+        attentionLevels: [false, false],
+        numResBlocks: 1,
+        numHeadChannels: 32,
+      },
+      data: { count: 6, size: 16, seed: 4 },
+      training: { steps: 3, batchSize: 2, lr: 0.001, seed: 7 },
+    };
+    const clf = { ...classifierConfig, training: { ...classifierConfig.training, steps: 3, networks: ['classifier'] } };
+    for (const [name, cfg, file] of [
+      ['ddpm', ddpm, 'model/model.safetensors'],
+      ['clf', clf, 'classifier/model.safetensors'],
+    ] as const) {
+      const path = writeConfig(`resume-${name}.yaml`, cfg);
+      const whole = join(dir, `resume-${name}-whole`);
+      const split = join(dir, `resume-${name}-split`);
+      expect((await run(['-q', 'train', '-c', path, '-o', whole])).code).toBe(0);
+      // "killed" after 2 of 3 steps, then re-run with --resume (a re-queued job)
+      expect((await run(['-q', 'train', '-c', path, '-o', split, '--steps', '2', '--resume'])).code).toBe(0);
+      const r = await run(['-q', 'train', '-c', path, '-o', split, '--resume']);
+      expect(r.code, r.err).toBe(0);
+      expect(r.err).toMatch(/resumed at step 2/);
+      expect(JSON.parse(r.out).steps).toBe(3);
+      expect(readFileSync(join(split, file)).equals(readFileSync(join(whole, file))), name).toBe(true);
+    }
+  });
+});
+
 describe('adx train: config errors exit 2 and name the field', () => {
   const cases: [string, unknown, RegExp][] = [
     ['unknown method', { method: 'gan' }, /'method'.*ddpm \| classifier \| conditioned/],

@@ -32,6 +32,7 @@ import {
   buildModel,
   fitWithProgress,
   folderStore,
+  resumeFrom,
   sliceDataset,
   type DataSummary,
   type MethodResult,
@@ -52,6 +53,10 @@ export interface TrainCommandOptions {
   steps?: number;
   /** Overrides `training.seed`. */
   seed?: number;
+  /** Continue from the trainer state in `<out>/trainer/` (see `resumeFrom`). */
+  resume?: boolean;
+  /** Messages (default: stderr). */
+  log?: (line: string) => void;
   quiet?: boolean;
 }
 
@@ -101,6 +106,7 @@ async function trainDdpm(cfg: Section, o: TrainCommandOptions): Promise<MethodRe
       store: folderStore(join(o.out, 'trainer')),
       checkpointEvery: training.checkpointEvery == null ? null : int(training, 'checkpointEvery', 'training', 1),
     });
+    if (o.resume) await resumeFrom(trainer, join(o.out, 'trainer'), 'train', o.log);
     const r = await fitWithProgress(trainer, sliceDataset(data, batchSize, seed, false), steps, 'train', o.quiet);
     const checkpoint = join(o.out, 'model');
     // The model folder `adx detect -m` loads (EMA weights when EMA is on).

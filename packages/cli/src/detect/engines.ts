@@ -174,7 +174,7 @@ async function classifierEngine(checkpoint: string, o: MethodOptions): Promise<E
       );
   }
   const unet = (await loadCheckpoint(unetDir)).model;
-  let clf;
+  let clf: typeof unet;
   try {
     clf = (await loadCheckpoint(clfDir)).model;
   } catch (e) {

@@ -28,6 +28,7 @@ import {
   buildModel,
   fitWithProgress,
   folderStore,
+  resumeFrom,
   sliceDataset,
   type MethodResult,
   type NetworkSummary,
@@ -42,7 +43,7 @@ type Network = (typeof NETWORKS)[number];
 
 export async function trainClassifierMethod(
   cfg: Section,
-  o: { out: string; steps?: number; seed?: number; quiet?: boolean },
+  o: { out: string; steps?: number; seed?: number; quiet?: boolean; resume?: boolean; log?: (line: string) => void },
 ): Promise<MethodResult> {
   const training = section(cfg.training, 'training', TRAINING_KEYS);
   const steps = o.steps ?? int(training, 'steps', 'training', 1000);
@@ -98,9 +99,12 @@ export async function trainClassifierMethod(
         lr,
         ema,
         seed,
-        ...(checkpointEvery !== null ? { store: folderStore(join(o.out, 'trainer', 'unet')), checkpointEvery } : {}),
+        ...(checkpointEvery !== null || o.resume
+          ? { store: folderStore(join(o.out, 'trainer', 'unet')), checkpointEvery }
+          : {}),
       });
       try {
+        if (o.resume) await resumeFrom(trainer, join(o.out, 'trainer', 'unet'), 'train unet', o.log);
         const r = await fitWithProgress(
           trainer,
           sliceDataset(data, batchSize, seed, true),
@@ -121,11 +125,12 @@ export async function trainClassifierMethod(
         lr,
         classWeights,
         seed: seed + 1,
-        ...(checkpointEvery !== null
+        ...(checkpointEvery !== null || o.resume
           ? { store: folderStore(join(o.out, 'trainer', 'classifier')), checkpointEvery }
           : {}),
       });
       try {
+        if (o.resume) await resumeFrom(trainer, join(o.out, 'trainer', 'classifier'), 'train classifier', o.log);
         const r = await fitWithProgress(
           trainer,
           sliceDataset(data, batchSize, seed, true),

@@ -1,4 +1,5 @@
 /** Pieces shared by the `adx train` methods: model construction with usage errors, fit with a progress bar. */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   AdxError,
@@ -82,6 +83,26 @@ export function sliceDataset(set: SliceSet, batchSize: number, seed: number, lab
     { data: set.images, shape: [set.count, set.size, set.size, 1] },
     { batchSize: Math.min(batchSize, set.count), seed, ...(labels ? { labels: set.labels } : {}) },
   );
+}
+
+/**
+ * `--resume`: restores weights, optimiser moments, EMA, counters and RNG states from `<dir>/last`
+ * (the trainer checkpoint store), so that the run continues where it stopped; without a saved
+ * state it starts at step 0 (so a re-queued job can always pass --resume).
+ */
+export async function resumeFrom(
+  trainer: Trainer,
+  dir: string,
+  label: string,
+  log: (line: string) => void = (s) => process.stderr.write(s),
+): Promise<void> {
+  const last = join(dir, 'last');
+  if (!existsSync(join(last, 'state.json'))) {
+    log(`${label}: no trainer state in '${last}', starting at step 0\n`);
+    return;
+  }
+  trainer.loadState(await readCheckpointFiles(last), last);
+  log(`${label}: resumed at step ${trainer.step} from '${last}'\n`);
 }
 
 /** `trainer.fit` for `steps` with a progress bar labelled `label`. */

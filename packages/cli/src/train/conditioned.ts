@@ -37,7 +37,7 @@ import {
   type CDDPMVariant,
 } from '@adx/guidance-conditioned';
 import { UsageError } from '../errors.js';
-import { fitWithProgress, folderStore, type MethodResult, type NetworkSummary } from './common.js';
+import { fitWithProgress, folderStore, resumeFrom, type MethodResult, type NetworkSummary } from './common.js';
 import { createProgress } from '../progress.js';
 import { loadVolumeSet, type VolumeSet } from './data.js';
 import { bool, int, num, section, type Section } from './fields.js';
@@ -116,7 +116,7 @@ async function sparkPretrain(
 
 export async function trainConditionedMethod(
   cfg: Section,
-  o: { out: string; steps?: number; seed?: number; quiet?: boolean },
+  o: { out: string; steps?: number; seed?: number; quiet?: boolean; resume?: boolean; log?: (line: string) => void },
 ): Promise<MethodResult> {
   const training = section(cfg.training, 'training', TRAINING_KEYS);
   const steps = o.steps ?? int(training, 'steps', 'training', 1000);
@@ -175,7 +175,9 @@ export async function trainConditionedMethod(
         optimizer: { lr },
         seed,
         ...(augment ? {} : { augment: null }),
-        ...(checkpointEvery !== null ? { store: folderStore(join(o.out, 'trainer', variant)), checkpointEvery } : {}),
+        ...(checkpointEvery !== null || o.resume
+          ? { store: folderStore(join(o.out, 'trainer', variant)), checkpointEvery }
+          : {}),
       });
     } catch (e) {
       model.dispose();
@@ -183,6 +185,7 @@ export async function trainConditionedMethod(
     }
     try {
       const batches = randomSliceBatches(data.volumes, { batchSize: Math.min(batchSize, data.volumes.length), seed });
+      if (o.resume) await resumeFrom(trainer, join(o.out, 'trainer', variant), `train ${variant}`, o.log);
       const r = await fitWithProgress(trainer, batches, steps, `train ${variant}`, o.quiet);
       const state = {
         trainedWith: 'adx train',
