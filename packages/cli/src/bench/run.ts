@@ -50,6 +50,11 @@ export interface BenchOptions {
   classifierL: number;
   families: readonly BenchFamily[];
   methods: readonly BenchMethod[];
+  /**
+   * Measure webgpu on a software adapter (SwiftShader: the GPU emulated on the CPU, ~100 s per
+   * 32² forward on 2 loaded cores). Default false: such a backend is listed as skipped.
+   */
+  softwareWebgpu?: boolean;
   /** Progress lines. */
   log?: (line: string) => void;
 }
@@ -104,6 +109,8 @@ export interface BenchBackend {
   name: string;
   available: boolean;
   kernelBackend?: string;
+  /** WebGPU adapter description (vendor, architecture, …). */
+  adapter?: Record<string, string>;
   error?: string;
 }
 
@@ -381,7 +388,20 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
   for (const name of o.backends) {
     try {
       const info = await useBackend(name);
-      result.backends.push({ name, available: true, kernelBackend: info.kernelBackend });
+      const software = Object.values(info.adapter ?? {}).some((v) => /swiftshader/i.test(v));
+      if (software && !o.softwareWebgpu) {
+        const error =
+          'software adapter (SwiftShader, the GPU emulated on the CPU); name it in --backends to measure it anyway';
+        result.backends.push({ name, available: false, adapter: info.adapter!, error });
+        log(`${name}: skipped, ${error}`);
+        continue;
+      }
+      result.backends.push({
+        name,
+        available: true,
+        kernelBackend: info.kernelBackend,
+        ...(info.adapter ? { adapter: info.adapter } : {}),
+      });
     } catch (e) {
       result.backends.push({ name, available: false, error: (e as Error).message });
       log(`${name}: not available (${(e as Error).message})`);

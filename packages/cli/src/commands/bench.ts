@@ -3,7 +3,7 @@
  * slice per detection method (short chains, extrapolated to the published chain lengths), and
  * memory; Markdown + JSON to `--out` (default `bench-results/`). See `../bench/run.ts`.
  *
- *   adx bench                                   # wasm, cpu (+ webgpu when it initialises), 64×64
+ *   adx bench                                   # wasm, cpu (+ webgpu on a real GPU adapter), 32×32
  *   . tools/webgpu-env.sh && adx bench --backends wasm,webgpu
  *   adx bench --quick --backends cpu            # tiny sizes, one step each (a smoke test, not a measurement)
  */
@@ -127,7 +127,7 @@ export async function benchCommand(o: BenchCommandOptions): Promise<BenchSummary
   if (!(Number.isInteger(width) && width >= 32 && width % 32 === 0)) {
     throw new UsageError('--width must be a multiple of 32 (guided-diffusion GroupNorm uses 32 groups)');
   }
-  const size = o.size ?? (quick ? 8 : 64);
+  const size = o.size ?? (quick ? 8 : 32);
   if (size % 4 !== 0 || size < 8) throw new UsageError('--size must be a multiple of 4 and ≥ 8 (two downsamplings)');
   const options: BenchOptions = {
     backends: backends as BackendName[],
@@ -135,7 +135,7 @@ export async function benchCommand(o: BenchCommandOptions): Promise<BenchSummary
     width,
     batch: o.batch ?? (quick ? 2 : 4),
     steps: o.steps ?? (quick ? 1 : 5),
-    cpuSteps: o.cpuSteps ?? (quick ? 1 : 2),
+    cpuSteps: o.cpuSteps ?? 1,
     minTime: o.minTime ?? (quick ? 0 : 2),
     minRuns: quick ? 1 : 3,
     trainWarmup: !quick,
@@ -144,6 +144,7 @@ export async function benchCommand(o: BenchCommandOptions): Promise<BenchSummary
     classifierL: o.classifierL ?? (quick ? 1 : 5),
     families: pick<BenchFamily>('--families', o.families, BENCH_FAMILIES),
     methods: pick<BenchMethod>('--methods', o.methods, BENCH_METHODS),
+    softwareWebgpu: o.backends !== undefined,
     log: o.quiet ? () => {} : (o.log ?? ((l) => process.stderr.write(`bench: ${l}\n`))),
   };
   const result = await runBench(options);
@@ -173,16 +174,16 @@ export function addBenchCommand(
     )
     .option(
       '--backends <list>',
-      `comma-separated (${BACKEND_NAMES.join(', ')}); unavailable ones are listed and skipped`,
+      `comma-separated (${BACKEND_NAMES.join(', ')}; default wasm,cpu,webgpu with webgpu only on a hardware adapter); unavailable ones are listed and skipped`,
       list,
     )
     .option('-o, --out <dir>', 'output folder for bench.md and bench.json', 'bench-results')
     .option('--quick', 'tiny sizes and one step each (a smoke test, not a measurement)', false)
-    .option('--size <n>', 'image size (default 64; quick 8)', int('--size'))
+    .option('--size <n>', 'image size (default 32; quick 8)', int('--size'))
     .option('--width <n>', 'base channels of every family (multiple of 32)', int('--width'))
     .option('--batch <n>', 'batch of forward / training measurements (default 4)', int('--batch'))
     .option('--steps <n>', 'timed training steps (default 5)', int('--steps'))
-    .option('--cpu-steps <n>', 'timed training steps on the cpu backend (default 2)', int('--cpu-steps'))
+    .option('--cpu-steps <n>', 'timed training steps on the cpu backend (default 1)', int('--cpu-steps'))
     .option('--min-time <s>', 'forward: time calls for at least this many seconds (default 2)', parseFloat)
     .option('--slices <n>', 'slices per method run (default 4)', int('--slices'))
     .option('--t-start <n>', 'THOR / AnoDDPM short-chain t_start (default 20; published 350)', int('--t-start'))
