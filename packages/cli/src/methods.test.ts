@@ -360,6 +360,11 @@ describe('adx train: config errors exit 2 and name the field', () => {
     ['unknown training key', { ...classifierConfig, training: { stepz: 3 } }, /'training': unknown key 'stepz'/],
     ['bad step count', { ...conditionedConfig, training: { steps: -1 } }, /'training\.steps' must be an integer/],
     ['bad networks', { ...classifierConfig, training: { networks: ['vae'] } }, /'training\.networks'/],
+    [
+      'bad EMA decay',
+      { ...classifierConfig, training: { ema: 2 } },
+      /'training\.ema' must be null, a decay in \(0, 1\)/,
+    ],
     ['bad class weights', { ...classifierConfig, training: { classWeights: [1] } }, /'training\.classWeights'/],
     ['missing network config', { ...classifierConfig, classifier: undefined }, /'classifier' is missing/],
     [

@@ -41,7 +41,7 @@ import {
 import { CLASSIFIER_TOP_KEYS, trainClassifierMethod } from '../train/classifier.js';
 import { CONDITIONED_TOP_KEYS, trainConditionedMethod } from '../train/conditioned.js';
 import { loadSliceSet } from '../train/data.js';
-import { int, num, section, type Section } from '../train/fields.js';
+import { emaDecay, int, num, section, type Section } from '../train/fields.js';
 
 export const TRAIN_METHODS = ['ddpm', 'classifier', 'conditioned'] as const;
 export type TrainMethod = (typeof TRAIN_METHODS)[number];
@@ -93,13 +93,11 @@ async function trainDdpm(cfg: Section, o: TrainCommandOptions): Promise<MethodRe
   try {
     const data = await loadSliceSet(cfg.data, { healthyOnly: true, defaultSize: 64, defaultCount: 256 });
     const objective = DiffusionObjective.thor(unet, DDPMScheduler.fromPreset('thor'));
-    const ema = training.ema as { decay: number } | null | undefined;
-    if (ema !== undefined && ema !== null && (typeof ema !== 'object' || typeof ema.decay !== 'number'))
-      throw new UsageError(`config 'training.ema' must be null or { decay: number }, got ${JSON.stringify(ema)}`);
+    const ema = emaDecay(training, 'training');
     trainer = new Trainer({
       objective,
       optimizer: { lr: num(training, 'lr', 'training', 1e-4, 0) },
-      ema: ema ?? null,
+      ema: ema === null ? null : { decay: ema },
       gradClipNorm: training.gradClipNorm == null ? null : num(training, 'gradClipNorm', 'training', 1, 0),
       augment: training.augment === false ? null : thorAugmentation(),
       seed,

@@ -34,7 +34,7 @@ import {
   type NetworkSummary,
 } from './common.js';
 import { loadSliceSet } from './data.js';
-import { int, num, numList, section, type Section } from './fields.js';
+import { emaDecay, int, num, numList, section, type Section } from './fields.js';
 
 export const CLASSIFIER_TOP_KEYS = ['method', 'unet', 'classifier', 'data', 'training'];
 const TRAINING_KEYS = ['steps', 'batchSize', 'lr', 'seed', 'networks', 'classWeights', 'ema', 'checkpointEvery'];
@@ -51,7 +51,7 @@ export async function trainClassifierMethod(
   const lr = num(training, 'lr', 'training', 1e-4, 0);
   const seed = o.seed ?? int(training, 'seed', 'training', 0, 0);
   const classWeights = numList(training, 'classWeights', 'training') ?? null;
-  const ema = training.ema === undefined || training.ema === null ? null : num(training, 'ema', 'training', 0, 0, 1);
+  const ema = emaDecay(training, 'training');
   const checkpointEvery =
     training.checkpointEvery === undefined || training.checkpointEvery === null
       ? null

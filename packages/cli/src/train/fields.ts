@@ -96,3 +96,13 @@ export function required(s: Section, key: string, what: string): Section {
     throw new UsageError(`config '${key}' must be an object`);
   return v as Section;
 }
+
+/** EMA decay: absent or null → off; a number in (0, 1) or `{ decay }` (both forms accepted). */
+export function emaDecay(s: Section, where: string): number | null {
+  const v = s.ema;
+  if (v === undefined || v === null) return null;
+  const d = typeof v === 'object' && !Array.isArray(v) ? (v as { decay?: unknown }).decay : v;
+  if (typeof d !== 'number' || !(d > 0 && d < 1))
+    throw new UsageError(`config '${where}.ema' must be null, a decay in (0, 1) or { decay }, got ${show(v)}`);
+  return d;
+}
