@@ -47,8 +47,9 @@ const classifierConfig = {
   method: 'classifier',
   unet: { className: 'UNetModel', ...body, outChannels: 2, numClasses: 2 },
   classifier: { className: 'EncoderUNetModel', ...body, outChannels: 2, pool: 'adaptive' },
-  data: { count: 6, size: 16, contrast: 't1', diseasedFraction: 0.5, seed: 1 },
-  training: { steps: 1, batchSize: 2, lr: 0.001, seed: 1, classWeights: [3, 1] },
+  data: { count: 6, size: 16, contrast: 't1', diseasedFraction: 0.5, seed: 1, lesionTypes: ['tumour', 'stroke'] },
+  // with the classifier recipe of @adx/guidance-classifier (configs/demo/classifier.yaml)
+  training: { steps: 1, batchSize: 2, lr: 0.001, seed: 1, classWeights: [3, 1], maxTimestep: 300, flip: true },
 };
 const conditionedConfig = {
   method: 'conditioned',
@@ -365,6 +366,7 @@ describe('adx train: config errors exit 2 and name the field', () => {
       { ...classifierConfig, training: { ema: 2 } },
       /'training\.ema' must be null, a decay in \(0, 1\)/,
     ],
+    ['bad lesion type', { ...classifierConfig, data: { lesionTypes: ['glioma'] } }, /'data\.lesionTypes'/],
     ['bad class weights', { ...classifierConfig, training: { classWeights: [1] } }, /'training\.classWeights'/],
     ['missing network config', { ...classifierConfig, classifier: undefined }, /'classifier' is missing/],
     [

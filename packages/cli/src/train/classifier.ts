@@ -13,14 +13,18 @@
  *   classifier: { className: EncoderUNetModel, imageSize, outChannels: 2, pool: attention, … }
  *   data: { count, size, contrast, diseasedFraction, seed }      # or a folder, see data.ts
  *   training: { steps, batchSize, lr, seed, networks: [unet, classifier], classWeights: [3, 1], ema: null,
- *               checkpointEvery: null }
+ *               checkpointEvery: null, maxTimestep: 300, weightDecay: 0, gradClipNorm: null, flip: false }
+ *
+ * `classWeights`, `maxTimestep` (t ~ U{0 … maxTimestep − 1}), `weightDecay`, `gradClipNorm` and `flip`
+ * (random horizontal flips) apply to the classifier only (the guidance-classifier "classifier recipe";
+ * the defaults are the official settings).
  *
  * Seeds: the UNet is initialised and trained with `seed`, the classifier with `seed + 1`; both see
  * the data in the order of `seed`. `ema` defaults to null (no EMA; the official 0.9999 needs far
  * more steps than a CLI run usually has) and applies to the UNet only, as upstream.
  */
 import { join } from 'node:path';
-import type { EncoderUNetModel, UNetModel } from '@adx/diffusion-core';
+import { randomHorizontalFlip, type EncoderUNetModel, type UNetModel } from '@adx/diffusion-core';
 import { saveCheckpoint } from '@adx/diffusion-core/node';
 import { noisyClassifierTrainer, wollebDiffusionTrainer } from '@adx/guidance-classifier';
 import { UsageError } from '../errors.js';
@@ -34,10 +38,24 @@ import {
   type NetworkSummary,
 } from './common.js';
 import { loadSliceSet } from './data.js';
-import { emaDecay, int, num, numList, section, type Section } from './fields.js';
+import { bool, emaDecay, int, num, numList, section, type Section } from './fields.js';
 
 export const CLASSIFIER_TOP_KEYS = ['method', 'unet', 'classifier', 'data', 'training'];
-const TRAINING_KEYS = ['steps', 'batchSize', 'lr', 'seed', 'networks', 'classWeights', 'ema', 'checkpointEvery'];
+const TRAINING_KEYS = [
+  'steps',
+  'batchSize',
+  'lr',
+  'seed',
+  'networks',
+  'classWeights',
+  'ema',
+  'checkpointEvery',
+  // classifier recipe (guidance-classifier README, "Classifier recipe"; not in the official code)
+  'maxTimestep',
+  'weightDecay',
+  'gradClipNorm',
+  'flip',
+];
 const NETWORKS = ['unet', 'classifier'] as const;
 type Network = (typeof NETWORKS)[number];
 
@@ -52,6 +70,13 @@ export async function trainClassifierMethod(
   const seed = o.seed ?? int(training, 'seed', 'training', 0, 0);
   const classWeights = numList(training, 'classWeights', 'training') ?? null;
   const ema = emaDecay(training, 'training');
+  const maxTimestep = training.maxTimestep === undefined ? undefined : int(training, 'maxTimestep', 'training', 1000);
+  const weightDecay = num(training, 'weightDecay', 'training', 0, 0);
+  const gradClipNorm =
+    training.gradClipNorm === undefined || training.gradClipNorm === null
+      ? null
+      : num(training, 'gradClipNorm', 'training', 1, 0);
+  const flip = bool(training, 'flip', 'training', false);
   const checkpointEvery =
     training.checkpointEvery === undefined || training.checkpointEvery === null
       ? null
@@ -124,6 +149,10 @@ export async function trainClassifierMethod(
       const trainer = noisyClassifierTrainer(classifier, {
         lr,
         classWeights,
+        ...(maxTimestep !== undefined ? { maxTimestep } : {}),
+        weightDecay,
+        gradClipNorm,
+        augment: flip ? randomHorizontalFlip() : null,
         seed: seed + 1,
         ...(checkpointEvery !== null || o.resume
           ? { store: folderStore(join(o.out, 'trainer', 'classifier')), checkpointEvery }

@@ -9,7 +9,7 @@
  *
  * `data` config:
  *   source: phantom (default) | png | png-slices | nifti
- *   phantom slices:  { count, size, contrast, seed, diseasedFraction }
+ *   phantom slices:  { count, size, contrast, seed, diseasedFraction, lesionTypes: [tumour, stroke, ms] }
  *   phantom volumes: { volumes, size, depth, contrast, seed }              (method conditioned)
  *   png:             { dir, size }                         every *.png of dir, no labels (healthy)
  *   png-slices:      { dir, size, split, csv, maskCsv }    THOR layout: labels from a `label` column or the masks
@@ -30,6 +30,7 @@ import {
   prepareSlice,
   type Contrast,
   type Image2D,
+  type LesionType,
   type VolumeLayout,
 } from '@adx/io-medical';
 import { nodeFileSource, readPngFile } from '@adx/io-medical/node';
@@ -52,6 +53,16 @@ export interface SliceSet {
 export interface VolumeSet {
   volumes: { data: Float32Array; shape: [number, number, number] }[];
   size: number;
+}
+
+const LESION_TYPES: readonly LesionType[] = ['tumour', 'stroke', 'ms'];
+
+function lesionTypes(v: unknown): LesionType[] {
+  if (!Array.isArray(v) || v.length === 0 || v.some((t) => !LESION_TYPES.includes(t as LesionType)))
+    throw new UsageError(
+      `config 'data.lesionTypes' must be a non-empty list of ${LESION_TYPES.join(' | ')}, got ${JSON.stringify(v)}`,
+    );
+  return v as LesionType[];
 }
 
 /** Maps a slice to [0, 1] by its 1st/99th percentile inside the nonzero region (the detect convention). */
@@ -88,7 +99,7 @@ export async function loadSliceSet(
   const source = oneOf((raw ?? {}) as Section, 'source', 'data', DATA_SOURCES, 'phantom');
   const common = ['source', 'size'];
   const keys: Record<(typeof DATA_SOURCES)[number], string[]> = {
-    phantom: [...common, 'count', 'contrast', 'seed', ...(o.healthyOnly ? [] : ['diseasedFraction'])],
+    phantom: [...common, 'count', 'contrast', 'seed', ...(o.healthyOnly ? [] : ['diseasedFraction', 'lesionTypes'])],
     png: [...common, 'dir'],
     'png-slices': [...common, 'dir', 'split', 'csv', 'maskCsv'],
     nifti: [...common, 'dir', 'layout', 'sequence', 'axis', 'skipEmpty'],
@@ -104,6 +115,7 @@ export async function loadSliceSet(
       seed: seed(data, 'seed', 'data', 0),
       contrast: oneOf(data, 'contrast', 'data', CONTRASTS, 't1'),
       diseasedFraction: o.healthyOnly ? 0 : num(data, 'diseasedFraction', 'data', 0.5, 0, 1),
+      ...(data.lesionTypes !== undefined ? { lesionTypes: lesionTypes(data.lesionTypes) } : {}),
     });
     slices = generated.map((s) => normalize01(s.image));
     labels = generated.map((s) => s.label);
