@@ -13,6 +13,7 @@ export default tseslint.config(
       '**/coverage/**',
       '**/*.d.ts',
       'bench-results/**',
+      'docs/api/**',
     ],
   },
   js.configs.recommended,
