@@ -76,7 +76,8 @@ export const LAYOUT_SEQUENCES: Record<VolumeLayout, string[]> = {
   mslub: ['t2', 't1', 'flair'],
 };
 
-interface SubjectFiles {
+/** The files of one subject in a dataset layout (image; lesion mask and brain mask where the layout has them). */
+export interface SubjectFiles {
   image: string;
   mask?: string;
   brainMask?: string;

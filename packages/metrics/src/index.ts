@@ -35,7 +35,14 @@ export {
   type DiceCurve,
   type DiceOptions,
 } from './dice/dice.js';
-export { countsAbove, percentile, thresholdAtFpr, thresholdAtMeanImageFpr, thresholdOtsu } from './dice/thresholds.js';
+export {
+  countsAbove,
+  percentile,
+  thresholdAtFpr,
+  thresholdAtMeanImageFpr,
+  thresholdAtRocFpr,
+  thresholdOtsu,
+} from './dice/thresholds.js';
 
 // post-processing
 export { mapIndex, type BoundaryMode } from './ops/boundary.js';

@@ -47,7 +47,9 @@ function runWithOps(args: KernelArgs, names: string[], f: (inputs: tf.Tensor[]) 
   }
 }
 
-type Pad = 'valid' | 'same' | number | [[number, number], [number, number], [number, number], [number, number]];
+/** Padding of tf.conv2d: 'valid', 'same', an explicit size, or explicit per-dimension NHWC pairs. */
+export type Conv2DPad =
+  'valid' | 'same' | number | [[number, number], [number, number], [number, number], [number, number]];
 
 /**
  * Filter gradient of tf.conv2d (Conv2DBackpropFilter; tfjs-backend-cpu Conv2DBackpropFilter.ts):
@@ -68,7 +70,7 @@ export function conv2dFilterGradient(
   dy: tf.Tensor4D,
   filterShape: [number, number, number, number],
   strides: number | [number, number],
-  pad: Pad,
+  pad: Conv2DPad,
   dataFormat: 'NHWC' | 'NCHW' = 'NHWC',
   dimRoundingMode?: 'floor' | 'round' | 'ceil',
   method: 'conv' | 'im2col' = 'im2col',
@@ -132,7 +134,7 @@ export function conv2dFilterGradientIm2col(
   dy: tf.Tensor4D,
   filterShape: [number, number, number, number],
   strides: number | [number, number],
-  pad: Pad,
+  pad: Conv2DPad,
   dataFormat: 'NHWC' | 'NCHW' = 'NHWC',
   dimRoundingMode?: 'floor' | 'round' | 'ceil',
 ): tf.Tensor4D {
@@ -229,7 +231,7 @@ export function conv2dInputGradient(
   dy: tf.Tensor4D,
   filter: tf.Tensor4D,
   strides: number | [number, number],
-  pad: Pad,
+  pad: Conv2DPad,
   dataFormat: 'NHWC' | 'NCHW' = 'NHWC',
   dimRoundingMode?: 'floor' | 'round' | 'ceil',
 ): tf.Tensor4D {
@@ -299,7 +301,7 @@ export function conv2dInputGradient(
 function conv2DBackpropFilterKernel(args: KernelArgs): tf.TensorInfo {
   const a = args.attrs as unknown as {
     strides: number | [number, number];
-    pad: Pad;
+    pad: Conv2DPad;
     dataFormat: 'NHWC' | 'NCHW';
     dimRoundingMode?: 'floor' | 'round' | 'ceil';
     filterShape: [number, number, number, number];
@@ -410,7 +412,7 @@ export function maxPoolGradient(
   y: tf.Tensor4D,
   filterSize: number | [number, number],
   strides: number | [number, number],
-  pad: Pad,
+  pad: Conv2DPad,
   dimRoundingMode?: 'floor' | 'round' | 'ceil',
 ): tf.Tensor4D {
   return tf.tidy(() => {
@@ -549,7 +551,7 @@ function maxPoolGradKernel(args: KernelArgs): tf.TensorInfo {
   const a = args.attrs as unknown as {
     filterSize: number | [number, number];
     strides: number | [number, number];
-    pad: Pad;
+    pad: Conv2DPad;
     dimRoundingMode?: 'floor' | 'round' | 'ceil';
   };
   return runWithOps(args, ['dy', 'input', 'output'], ([dy, x, y]) =>
@@ -568,7 +570,7 @@ function maxPoolGradKernel(args: KernelArgs): tf.TensorInfo {
 function conv2DBackpropInputKernel(args: KernelArgs): tf.TensorInfo {
   const a = args.attrs as unknown as {
     strides: number | [number, number];
-    pad: Pad;
+    pad: Conv2DPad;
     dataFormat: 'NHWC' | 'NCHW';
     dimRoundingMode?: 'floor' | 'round' | 'ceil';
     inputShape: [number, number, number, number];
