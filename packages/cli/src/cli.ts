@@ -135,7 +135,7 @@ export function createProgram(
     .requiredOption('-o, --out <dir>', 'output folder for maps and scores')
     .option(
       '--size <n>',
-      "model input size (slices are padded to square and resized; default: the model's imageSize, else 128)",
+      "model input size (slices are padded to square and resized; default: the model's imageSize or the size adx train used, else 128)",
       int('--size'),
     )
     .option('--batch-size <n>', 'slices per batch (conditioned: per network call)', int('--batch-size'), 8)

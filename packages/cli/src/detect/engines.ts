@@ -138,7 +138,7 @@ function sliceEngine(method: SliceMethod, size: number, o: MethodOptions, dispos
 }
 
 async function thorEngine(method: 'thor' | 'ddpm-recon', checkpoint: string, o: MethodOptions): Promise<Engine> {
-  const { model } = await loadCheckpoint(checkpoint);
+  const { model, state } = await loadCheckpoint(checkpoint);
   if (model.className !== 'DiffusionModelUNet' && model.className !== 'UNetModel') {
     model.dispose();
     throw new UsageError(
@@ -152,7 +152,10 @@ async function thorEngine(method: 'thor' | 'ddpm-recon', checkpoint: string, o: 
     ...(o.tStart !== undefined ? { tStart: o.tStart } : {}),
   };
   const fn: SliceMethod = method === 'thor' ? (b) => thor(unet, b, options) : (b) => anoddpm(unet, b, options);
-  return sliceEngine(fn, o.size ?? 128, o, () => model.dispose());
+  // Default size: the slice size `adx train` trained at (state.json), else THOR's 128.
+  const trainedSize = (state as { config?: { data?: { size?: unknown } } } | undefined)?.config?.data?.size;
+  const size = o.size ?? (typeof trainedSize === 'number' ? trainedSize : 128);
+  return sliceEngine(fn, size, o, () => model.dispose());
 }
 
 /**
