@@ -26,6 +26,8 @@ import {
 
 export const BENCH_METHODS = ['thor', 'anoddpm', 'classifier', 'cddpm'] as const;
 export type BenchMethod = (typeof BENCH_METHODS)[number];
+export const BENCH_SECTIONS = ['forward', 'train', 'methods'] as const;
+export type BenchSection = (typeof BENCH_SECTIONS)[number];
 
 export interface BenchOptions {
   backends: BackendName[];
@@ -50,6 +52,8 @@ export interface BenchOptions {
   classifierL: number;
   families: readonly BenchFamily[];
   methods: readonly BenchMethod[];
+  /** Sections to run (default all). */
+  sections?: readonly BenchSection[];
   /**
    * Measure webgpu on a software adapter (SwiftShader: the GPU emulated on the CPU, ~100 s per
    * 32² forward on 2 loaded cores). Default false: such a backend is listed as skipped.
@@ -118,7 +122,7 @@ export interface BenchResult {
   tool: 'adx bench';
   date: string;
   machine: { platform: string; cpus: number; cpuModel: string; node: string; loadavg: number[] };
-  options: Omit<BenchOptions, 'log' | 'backends'> & { backends: string[] };
+  options: Omit<BenchOptions, 'log' | 'backends' | 'softwareWebgpu'> & { backends: string[] };
   backends: BenchBackend[];
   forward: ForwardRow[];
   train: TrainRow[];
@@ -376,6 +380,7 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       classifierL: o.classifierL,
       families: [...o.families],
       methods: [...o.methods],
+      sections: [...(o.sections ?? BENCH_SECTIONS)],
       backends: [...o.backends],
     },
     backends: [],
@@ -407,17 +412,18 @@ export async function runBench(o: BenchOptions): Promise<BenchResult> {
       log(`${name}: not available (${(e as Error).message})`);
       continue;
     }
-    for (const family of o.families) {
+    const run = (section: BenchSection) => !o.sections || o.sections.includes(section);
+    for (const family of run('forward') ? o.families : []) {
       const r = await benchForward(name, family, o, peak);
       result.forward.push(r);
       log(`${name} forward ${family}: ${r.medianMs.toFixed(1)} ms (batch ${o.batch}, ${r.runs} runs)`);
     }
-    for (const family of o.families) {
+    for (const family of run('train') ? o.families : []) {
       const r = await benchTrain(name, family, o, peak);
       result.train.push(r);
       log(`${name} train ${family}: ${r.msPerStep.toFixed(0)} ms/step, ${r.imagesPerSecond.toFixed(2)} img/s`);
     }
-    for (const method of o.methods) {
+    for (const method of run('methods') ? o.methods : []) {
       const r = await benchMethod(name, method, o, peak);
       result.methods.push(r);
       log(`${name} ${method}: ${r.secondsPerSlice.toFixed(3)} s/slice (${r.chain})`);

@@ -12,7 +12,15 @@ import { join } from 'node:path';
 import { BACKEND_NAMES, type BackendName } from '@adx/diffusion-core';
 import { writeFileAtomic } from '@adx/io-medical/node';
 import { BENCH_FAMILIES, type BenchFamily } from '../bench/families.js';
-import { BENCH_METHODS, runBench, type BenchMethod, type BenchOptions, type BenchResult } from '../bench/run.js';
+import {
+  BENCH_METHODS,
+  BENCH_SECTIONS,
+  runBench,
+  type BenchMethod,
+  type BenchOptions,
+  type BenchResult,
+  type BenchSection,
+} from '../bench/run.js';
 import { UsageError } from '../errors.js';
 
 export interface BenchCommandOptions {
@@ -30,6 +38,7 @@ export interface BenchCommandOptions {
   classifierL?: number;
   families?: string[];
   methods?: string[];
+  sections?: string[];
   quiet?: boolean;
   log?: (line: string) => void;
 }
@@ -144,6 +153,7 @@ export async function benchCommand(o: BenchCommandOptions): Promise<BenchSummary
     classifierL: o.classifierL ?? (quick ? 1 : 5),
     families: pick<BenchFamily>('--families', o.families, BENCH_FAMILIES),
     methods: pick<BenchMethod>('--methods', o.methods, BENCH_METHODS),
+    sections: pick<BenchSection>('--sections', o.sections, BENCH_SECTIONS),
     softwareWebgpu: o.backends !== undefined,
     log: o.quiet ? () => {} : (o.log ?? ((l) => process.stderr.write(`bench: ${l}\n`))),
   };
@@ -194,6 +204,7 @@ export function addBenchCommand(
     )
     .addOption(new Option('--families <list>', `subset of ${BENCH_FAMILIES.join(', ')}`).argParser(list))
     .addOption(new Option('--methods <list>', `subset of ${BENCH_METHODS.join(', ')}`).argParser(list))
+    .addOption(new Option('--sections <list>', `subset of ${BENCH_SECTIONS.join(', ')}`).argParser(list))
     .action(async (o) => {
       const s = await benchCommand({ ...o, quiet: ctx.quiet() } as BenchCommandOptions);
       ctx.print({
