@@ -51,7 +51,7 @@ const nFull = Number(arg('full', '4'));
 const methodNames = arg('methods', 'thor-ssim,thor-none,anoddpm').split(',');
 const timingBackends = arg('timing-backends', 'wasm,cpu,webgpu').split(',') as ('wasm' | 'cpu' | 'webgpu')[];
 const timingSlices = Number(arg('timing-slices', '1'));
-const timingStride = Number(arg('timing-stride', '25'));
+const timingStride = Number(arg('timing-stride', '70'));
 const outDir = arg('out-dir', join(dirname(new URL(import.meta.url).pathname), '..', 'bench-results'));
 const SIZE = 64;
 

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { expect, it } from 'vitest';
-import { describeBackends, expectClose, expectNoLeaks, setTestBackend } from '@adx/test-utils';
+import { describeBackends, expectClose, expectNoLeaks } from '@adx/test-utils';
 import { DDPMScheduler, DiffusionModelUNet, SeededRNG } from '@adx/diffusion-core';
 import { disposeIntermediates, thor, type NoiseFn } from './thor.js';
 
@@ -113,11 +113,5 @@ describeBackends('thor with a strided chain (stride > 1)', () => {
   });
 });
 
-it('gives the same numbers on cpu and wasm (float tolerance)', async () => {
-  await setTestBackend('cpu');
-  const cpu = await runOnce(7);
-  await setTestBackend('wasm');
-  const wasm = await runOnce(7);
-  expectClose(wasm.map, cpu.map, 1e-3, 'anomaly map');
-  expectClose(wasm.reco, cpu.reco, 1e-3, 'reconstruction');
-});
+// Cross-backend agreement (cpu / wasm / webgpu, with a UNet whose zero-initialised convs are
+// perturbed so that ε̂ ≠ 0) lives in backends.test.ts.
