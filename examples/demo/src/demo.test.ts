@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { useBackend } from '@adx/diffusion-core';
 import { readNiftiFile, readPng } from '@adx/io-medical/node';
-import { DemoError, runDemo, scaledBins, type DemoSummary } from './pipeline.js';
+import { DemoError, PANEL_LABELS, panel, runDemo, scaledBins, type DemoSummary } from './pipeline.js';
 import { readConfigStepsAndScale } from './train-config.js';
 import { trainWeights } from './train-weights.js';
 import { CONFIG_DIR } from './paths.js';
@@ -71,6 +71,16 @@ describe('demo pipeline end to end (toy scale, wasm)', () => {
       expect(md).toContain(`### ${m}: thor-brain`);
       expect(md).toContain(`### ${m}: image-level`);
     }
+    // one embedded panel per method, linking to files that exist
+    const embedded = [...md.matchAll(/!\[[^\]]*\]\(([^)]+)\)/g)].map((m) => m[1]!);
+    expect(embedded).toEqual([
+      'panels/thor/00-lesion.png',
+      'panels/anoddpm/00-lesion.png',
+      'panels/classifier/00-lesion.png',
+      expect.stringMatching(/^panels\/ddpm\/volume0-slice[0-7]\.png$/),
+      expect.stringMatching(/^panels\/cddpm\/volume0-slice[0-7]\.png$/),
+    ]);
+    for (const p of embedded) expect(summary.files).toContain(join(dir, 'out', p));
     const json = JSON.parse(await readFile(join(dir, 'out', 'report.json'), 'utf8')) as { protocol: string }[];
     expect(json.map((r) => r.protocol)).toEqual([
       'thor: thor-brain',
@@ -89,7 +99,8 @@ describe('demo pipeline end to end (toy scale, wasm)', () => {
       const names = (await readdir(join(dir, 'out', 'panels', m))).sort();
       expect(names).toEqual(['00-lesion.png', '01-lesion.png', '02-healthy.png']);
       const png = readPng(new Uint8Array(await readFile(join(dir, 'out', 'panels', m, names[0]!))));
-      expect([png.width, png.height]).toEqual([4 * summary.size, summary.size]);
+      // 4 tiles upscaled ×4, 3 gaps of 4 px, an 11-px label strip
+      expect([png.width, png.height]).toEqual([16 * summary.size + 12, 4 * summary.size + 11]);
     }
   });
 
@@ -99,7 +110,7 @@ describe('demo pipeline end to end (toy scale, wasm)', () => {
       expect(names).toHaveLength(1);
       expect(names[0]).toMatch(/^volume0-slice[0-7]\.png$/);
       const png = readPng(new Uint8Array(await readFile(join(dir, 'out', 'panels', m, names[0]!))));
-      expect([png.width, png.height]).toEqual([4 * summary.size, summary.size]);
+      expect([png.width, png.height]).toEqual([16 * summary.size + 12, 4 * summary.size + 11]);
     }
   });
 
@@ -140,6 +151,24 @@ describe('demo helpers', () => {
     );
     expect(err).toBeInstanceOf(DemoError);
     expect((err as Error).message).toContain('npm run demo:train');
+  });
+
+  it('builds panels: tiles min–max scaled and upscaled ×4 by nearest neighbour, white gaps, labels in black', () => {
+    // 2×2 tiles: a ramp 0, 1, 2, 3 (→ 0, 1/3, 2/3, 1) and a constant tile (→ 0 after min–max with span 1).
+    const ramp = { data: Float32Array.from([0, 1, 2, 3]), width: 2, height: 2 };
+    const flat = { data: Float32Array.from([5, 5, 5, 5]), width: 2, height: 2 };
+    const p = panel([ramp, flat], ['A', 'I']);
+    // width 2 tiles × 8 px + 1 gap of 4 px; height 11-px strip + 8 px
+    expect([p.width, p.height]).toEqual([20, 19]);
+    const at = (x: number, y: number) => p.data[y * p.width + x]!;
+    // tile 0, source pixel (row 1, col 0) = 2 → 2/3 over the 4×4 block x 0–3, y 11+4 … 11+7
+    for (let y = 15; y < 19; y++) for (let x = 0; x < 4; x++) expect(at(x, y)).toBeCloseTo(2 / 3, 6);
+    expect(at(4, 11)).toBeCloseTo(1 / 3, 6);
+    for (let y = 11; y < 19; y++) for (let x = 8; x < 12; x++) expect(at(x, y)).toBe(1); // gap
+    for (let y = 11; y < 19; y++) for (let x = 12; x < 20; x++) expect(at(x, y)).toBe(0); // flat tile
+    // 'A' (5 px wide) centred over the 8-px tile from x = 1: top row .###. → ink at x 2, 3, 4 of row 2
+    expect([1, 2, 3, 4, 5].map((x) => at(x, 2))).toEqual([1, 0, 0, 0, 1]);
+    expect(PANEL_LABELS).toEqual(['INPUT', 'PSEUDO-HEALTHY', 'ANOMALY MAP', 'GROUND TRUTH']);
   });
 
   it('scales THOR’s 128² lesion bins by area', () => {

@@ -19,7 +19,7 @@ import {
   type EvaluationVolume,
   type LabelledDetection,
 } from '@adx/guidance-conditioned';
-import { createVolume, generatePhantomSlices, montage, type Image2D, type PhantomSlice } from '@adx/io-medical';
+import { createVolume, generatePhantomSlices, type Image2D, type PhantomSlice } from '@adx/io-medical';
 import { writeFileAtomic, writeNiftiFile, writePngFile } from '@adx/io-medical/node';
 import {
   THOR_LESION_BINS,
@@ -122,6 +122,93 @@ interface DemoMethod {
 
 function named(method: string, r: MetricsReport): MetricsReport {
   return { ...r, protocol: `${method}: ${r.protocol}` };
+}
+
+/** Panel tiles, left to right. */
+export const PANEL_LABELS = ['INPUT', 'PSEUDO-HEALTHY', 'ANOMALY MAP', 'GROUND TRUTH'] as const;
+/** Nearest-neighbour upscaling of each tile (32-px slices → 128-px tiles). */
+export const PANEL_SCALE = 4;
+/** White gap between tiles, px. */
+export const PANEL_GAP = 4;
+/** White label strip above the tiles, px (2 + 7-px glyphs + 2). */
+export const PANEL_LABEL_HEIGHT = 11;
+
+/** 5×7 bitmap glyphs for the panel labels ('#' = ink). */
+const GLYPHS: Record<string, string> = {
+  A: '.###.#...##...#######...##...##...#',
+  D: '####.#...##...##...##...##...#####.',
+  E: '######....#....####.#....#....#####',
+  G: '.###.#...##....#.####...##...#.###.',
+  H: '#...##...##...#######...##...##...#',
+  I: '.###...#....#....#....#....#...###.',
+  L: '#....#....#....#....#....#....#####',
+  M: '#...###.###.#.##.#.##...##...##...#',
+  N: '#...###..##.#.##..###...##...##...#',
+  O: '.###.#...##...##...##...##...#.###.',
+  P: '####.#...##...#####.#....#....#....',
+  R: '####.#...##...#####.#.#..#..#.#...#',
+  S: '.#####....#.....###.....#....#####.',
+  T: '#####..#....#....#....#....#....#..',
+  U: '#...##...##...##...##...##...#.###.',
+  Y: '#...##...#.#.#...#....#....#....#..',
+  '-': '.'.repeat(16) + '###' + '.'.repeat(16),
+  ' ': '.'.repeat(35),
+};
+
+/**
+ * One demo panel: the tiles side by side, each min–max scaled to [0, 1] (as `montage` of
+ * @adx/io-medical does), upscaled ×`scale` by nearest neighbour, separated by white gaps, under a
+ * white strip with each tile's label in black.
+ */
+export function panel(
+  tiles: readonly Image2D[],
+  labels: readonly string[] = PANEL_LABELS,
+  scale = PANEL_SCALE,
+): Image2D {
+  const { width: w, height: h } = tiles[0]!;
+  const tw = w * scale;
+  const W = tiles.length * tw + (tiles.length - 1) * PANEL_GAP;
+  const H = PANEL_LABEL_HEIGHT + h * scale;
+  const data = new Float32Array(W * H).fill(1);
+  tiles.forEach((im, n) => {
+    if (im.width !== w || im.height !== h)
+      throw new DemoError(`panel tile ${n}`, `is ${im.width}x${im.height}, not ${w}x${h}`);
+    let lo = Infinity;
+    let hi = -Infinity;
+    for (const v of im.data) {
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    const span = hi > lo ? hi - lo : 1;
+    const ox = n * (tw + PANEL_GAP);
+    for (let y = 0; y < h * scale; y++)
+      for (let x = 0; x < tw; x++) {
+        const v = im.data[Math.floor(y / scale) * w + Math.floor(x / scale)]!;
+        data[(PANEL_LABEL_HEIGHT + y) * W + ox + x] = (v - lo) / span;
+      }
+    // label, centred over the tile (glyphs 5 px + 1 px spacing; clipped to the tile)
+    const text = (labels[n] ?? '').toUpperCase();
+    const tx = ox + Math.max(0, Math.floor((tw - (6 * text.length - 1)) / 2));
+    [...text].forEach((ch, c) => {
+      const g = GLYPHS[ch] ?? GLYPHS[' ']!;
+      for (let gy = 0; gy < 7; gy++)
+        for (let gx = 0; gx < 5; gx++) {
+          const x = tx + 6 * c + gx;
+          if (g[gy * 5 + gx] === '#' && x < ox + tw) data[(2 + gy) * W + x] = 0;
+        }
+    });
+  });
+  return { data, width: W, height: H };
+}
+
+/** The first panel file of each method folder (`panels/<method>/…png`), in order of appearance. */
+export function firstPanels(paths: readonly string[]): string[] {
+  const seen = new Map<string, string>();
+  for (const p of paths) {
+    const m = /^panels[/\\]([^/\\]+)[/\\][^/\\]+\.png$/.exec(p);
+    if (m && !seen.has(m[1]!)) seen.set(m[1]!, p);
+  }
+  return [...seen.values()];
 }
 
 /** THOR's lesion-size bins are in pixels at 128²; the demo scales them by the area ratio. */
@@ -357,12 +444,11 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
           }
       const { auroc, auprc } = await writeCurves(m.name, yTrue, yScore);
 
-      // Panels: input | pseudo-healthy | anomaly map | ground truth (each min–max scaled by montage).
+      // Panels: input | pseudo-healthy | anomaly map | ground truth (each min–max scaled, ×4 nearest neighbour).
       for (let k = 0; k < n; k++) {
-        const panel = montage([inputs[k]!, recs[k]!, maps[k]!, gts[k]!], 4);
         await writePngFile(
           out(`panels/${m.name}/${String(k).padStart(2, '0')}-${labels[k] ? 'lesion' : 'healthy'}.png`),
-          panel,
+          panel([inputs[k]!, recs[k]!, maps[k]!, gts[k]!]),
         );
       }
       await writeNiftiFile(out(`nifti/${m.name}-anomaly.nii.gz`), stack(maps, spacing));
@@ -437,16 +523,15 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
               width: size,
               height: size,
             });
-            const panel = montage(
-              [
+            await writePngFile(
+              out(`panels/${key}/volume${vi}-slice${best}.png`),
+              panel([
                 sl(r.input!.data),
                 sl(r.detection.reconstruction.data),
                 sl(r.detection.anomalyMap.data),
                 sl(r.segmentation.data),
-              ],
-              4,
+              ]),
             );
-            await writePngFile(out(`panels/${key}/volume${vi}-slice${best}.png`), panel);
             // [D, H, W] C order = NIfTI x = column, y = row, z = slice.
             const vol = (d: ArrayLike<number>) =>
               createVolume({
@@ -511,6 +596,12 @@ export async function runDemo(o: DemoOptions): Promise<DemoSummary> {
       '## Metrics',
       '',
       reportToMarkdown(reports),
+      '',
+      '## Panels',
+      '',
+      'Input | pseudo-healthy | anomaly map | ground truth, each tile min–max scaled and enlarged ×4; the first panel of each method (all in `panels/`):',
+      '',
+      ...firstPanels(files.map((f) => relative(o.outDir, f))).map((p) => `![${p}](${p})`),
       '',
       '## Files',
       '',
