@@ -273,6 +273,7 @@ async function benchMethod(
           rng: 0,
           ...(method === 'thor' ? { onStep: probe.sample } : {}),
         });
+        probe.sample(); // results still alive
         disposeAll(r as unknown as Record<string, unknown>);
       } finally {
         x.dispose();
