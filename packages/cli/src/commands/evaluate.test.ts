@@ -2,12 +2,15 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { DiffusionModelUNet, useBackend } from '@adx/diffusion-core';
+import { saveCheckpoint } from '@adx/diffusion-core/node';
 import { createVolume } from '@adx/io-medical';
 import { readPngFile, writeNiftiFile, writePngFile } from '@adx/io-medical/node';
 import {
   THOR_LESION_BINS,
   behrendtPerVolumeProtocol,
   collectWarnings,
+  imageLevelProtocol,
   thorBrainProtocol,
   type MetricEntry,
 } from '@adx/metrics';
@@ -243,6 +246,93 @@ describe('adx evaluate', () => {
     expect(noT.err).toMatch(/--threshold/);
     const badP = await run(['-p', 'nope', '-m', maps, '-o', root]);
     expect(badP.code).toBe(2);
+  });
+
+  it('evaluates what adx detect wrote: thor maps of PNG slices against THOR-layout masks (end to end)', async () => {
+    const root = join(dir, 'e2e');
+    await useBackend('cpu');
+    const model = DiffusionModelUNet.fromConfig(
+      {
+        className: 'DiffusionModelUNet',
+        inChannels: 1,
+        outChannels: 1,
+        numChannels: [32, 32],
+        attentionLevels: [false, false],
+        numResBlocks: 1,
+        numHeadChannels: 32,
+      },
+      { seed: 3 },
+    );
+    await saveCheckpoint(join(root, 'unet'), model);
+    model.dispose();
+    // 3 slices 12×10 with a bright square; masks mark it on two of them
+    const masks: Float32Array[] = [];
+    for (let k = 0; k < 3; k++) {
+      const img = new Float32Array(120).fill(0.2);
+      const mask = new Float32Array(120);
+      if (k < 2) for (const i of [25, 26, 37, 38]) [img[i], mask[i]] = [0.9, 1];
+      masks.push(mask);
+      await writePngFile(join(root, 'png', `sub${k}_slice4.png`), { data: img, width: 12, height: 10 });
+      await writePngFile(join(root, 'masks', `sub${k}_slice4.png`), { data: mask, width: 12, height: 10 });
+    }
+    const det = await main(
+      ['-q', 'detect', 'thor', '-m', join(root, 'unet'), '-i', join(root, 'png'), '-o', join(root, 'maps')].concat([
+        '--size',
+        '16',
+        '--t-start',
+        '2',
+        '--backend',
+        'cpu',
+      ]),
+      { stdout: () => {}, stderr: () => {} },
+    );
+    expect(det).toBe(0);
+    const r = await run([
+      '-p',
+      'image-level',
+      '-m',
+      join(root, 'maps'),
+      '-g',
+      join(root, 'masks'),
+      '-o',
+      join(root, 'e'),
+    ]);
+    expect(r.err).toBe('');
+    expect(r.code).toBe(0);
+    const got = JSON.parse(r.out) as { entries: MetricEntry[]; cases: number };
+    expect(got.cases).toBe(3);
+    const scores = JSON.parse(readFileSync(join(root, 'maps', 'scores.json'), 'utf8')) as {
+      records: { input: string; score: number }[];
+    };
+    const byName = new Map(scores.records.map((x) => [x.input.split('/').pop()!, x.score]));
+    const expected = collectWarnings(() =>
+      imageLevelProtocol(
+        [0, 1, 2].map((k) => byName.get(`sub${k}_slice4.png`)!),
+        [1, 1, 0],
+      ),
+    ).result;
+    expect(entry(got.entries, 'AUROC')!.value).toBeCloseTo(expected.entries[0]!.value, 12);
+    // thor on the same maps: at 12×10 the bins scale by 120/128², so the 4-px lesions fall in medium (0.520, 4.175]
+    const t = await run(['-p', 'thor', '-m', join(root, 'maps'), '-g', join(root, 'masks'), '-o', join(root, 't')]);
+    expect(t.code).toBe(0);
+    const back = await Promise.all([0, 1, 2].map((k) => readPngFile(join(root, 'maps', `sub${k}_slice4_anomaly.png`))));
+    const f = 120 / (128 * 128);
+    const thorExpected = collectWarnings(() =>
+      thorBrainProtocol(
+        back.map((b, k) => ({ map: { data: b.data, shape: [10, 12] }, gt: { data: masks[k]!, shape: [10, 12] } })),
+        { bins: THOR_LESION_BINS.map((b) => ({ ...b, min: b.min * f, max: b.max * f })) },
+      ),
+    ).result;
+    const thorGot = (JSON.parse(t.out) as { entries: MetricEntry[] }).entries;
+    expect(thorGot.map((e) => [e.metric, e.subset, e.n])).toEqual(
+      thorExpected.entries.map((e) => [e.metric, e.subset, e.n]),
+    );
+    thorGot.forEach((e, i) => {
+      const x = thorExpected.entries[i]!.value;
+      if (Number.isNaN(x)) expect(e.value).toBeNull();
+      else expect(e.value).toBeCloseTo(x, 12);
+    });
+    expect(entry(thorGot, 'AUPRC', 'medium (0.52001953125, 4.1748046875]')!.n).toBe(2);
   });
 
   it('finds ground truth by case, subject + suffix (BraTS, ATLAS, IXI names), never the map itself', () => {
