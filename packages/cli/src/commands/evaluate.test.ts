@@ -315,11 +315,20 @@ describe('adx evaluate', () => {
     // thor on the same maps: at 12×10 the bins scale by 120/128², so the 4-px lesions fall in medium (0.520, 4.175]
     const t = await run(['-p', 'thor', '-m', join(root, 'maps'), '-g', join(root, 'masks'), '-o', join(root, 't')]);
     expect(t.code).toBe(0);
-    const back = await Promise.all([0, 1, 2].map((k) => readPngFile(join(root, 'maps', `sub${k}_slice4_anomaly.png`))));
+    const read = (f: string) =>
+      Promise.all([0, 1, 2].map(async (k) => (await readPngFile(join(root, f.replace('K', String(k))))).data));
+    const back = await read('maps/subK_slice4_anomaly.png');
+    const inputs = await read('png/subK_slice4.png');
+    const recs = await read('maps/subK_slice4_healthy.png');
     const f = 120 / (128 * 128);
     const thorExpected = collectWarnings(() =>
       thorBrainProtocol(
-        back.map((b, k) => ({ map: { data: b.data, shape: [10, 12] }, gt: { data: masks[k]!, shape: [10, 12] } })),
+        back.map((b, k) => ({
+          map: { data: b, shape: [10, 12] },
+          gt: { data: masks[k]!, shape: [10, 12] },
+          input: { data: inputs[k]!, shape: [10, 12] },
+          reconstruction: { data: recs[k]!, shape: [10, 12] },
+        })),
         { bins: THOR_LESION_BINS.map((b) => ({ ...b, min: b.min * f, max: b.max * f })) },
       ),
     ).result;
@@ -333,6 +342,8 @@ describe('adx evaluate', () => {
       else expect(e.value).toBeCloseTo(x, 12);
     });
     expect(entry(thorGot, 'AUPRC', 'medium (0.52001953125, 4.1748046875]')!.n).toBe(2);
+    // MAE / SSIM of the input PNG vs detect's `_healthy` reconstruction are part of it
+    expect(entry(thorGot, 'SSIM', 'medium (0.52001953125, 4.1748046875]')!.n).toBe(2);
   });
 
   it('finds ground truth by case, subject + suffix (BraTS, ATLAS, IXI names), never the map itself', () => {

@@ -91,6 +91,9 @@ export interface EvaluateCommandOptions {
 export interface EvaluatedCase {
   id: string;
   map: string;
+  /** PNG cases of the thor protocol: the input and its reconstruction (for MAE / SSIM). */
+  input?: string;
+  reconstruction?: string;
   gt?: string;
   brainMask?: string;
   label?: number;
@@ -109,6 +112,9 @@ interface MapCase {
   id: string;
   map: string;
   score?: number;
+  /** Input image of the detect run (scores.json) and the `<case>_healthy` reconstruction beside the map. */
+  input?: string;
+  healthy?: string;
 }
 
 const MAP_RE = /_anomaly\.(nii\.gz|nii|png)$/i;
@@ -164,7 +170,14 @@ export async function listMapCases(maps: string, option = '--maps'): Promise<Map
         if (!(await exists(path))) {
           throw new UsageError(`case '${id}': anomaly map '${out}' listed in '${file}' does not exist`);
         }
-        cases.set(id, { id, map: path, ...(typeof r.score === 'number' ? { score: r.score } : {}) });
+        const healthy = path.replace(MAP_RE, (_m, ext: string) => `_healthy.${ext}`);
+        cases.set(id, {
+          id,
+          map: path,
+          ...(typeof r.score === 'number' ? { score: r.score } : {}),
+          ...(r.input && (await exists(r.input)) ? { input: r.input } : {}),
+          ...((await exists(healthy)) ? { healthy } : {}),
+        });
       }
     }
   } else {
@@ -310,6 +323,8 @@ function masked(map: NdArray, brain: NdArray | undefined): NdArray {
 interface Loaded {
   id: string;
   map: NdArray;
+  input?: NdArray;
+  reconstruction?: NdArray;
   gt?: NdArray;
   brain?: NdArray;
   files: EvaluatedCase;
@@ -317,7 +332,15 @@ interface Loaded {
 
 async function loadCases(
   cases: MapCase[],
-  o: { gt?: string; brainMasks?: string; labels?: Map<string, number | undefined>; needGt: boolean; quiet?: boolean },
+  o: {
+    gt?: string;
+    brainMasks?: string;
+    labels?: Map<string, number | undefined>;
+    needGt: boolean;
+    /** Load input + reconstruction of PNG cases (thor's MAE / SSIM). */
+    reconstructions?: boolean;
+    quiet?: boolean;
+  },
   label: string,
 ): Promise<Loaded[]> {
   const gtIndex = o.gt ? await indexFolder(o.gt, '--gt') : undefined;
@@ -361,10 +384,29 @@ async function loadCases(
       }
       files.brainMask = f.path;
     }
+    // PNG input and `_healthy` reconstruction, both in the input's geometry and [0, 1] scale as detect wrote them.
+    let input: NdArray | undefined;
+    let reconstruction: NdArray | undefined;
+    if (o.reconstructions && c.input && c.healthy && /\.png$/i.test(c.input) && /\.png$/i.test(c.healthy)) {
+      const a = await readArray(c.input);
+      const b = await readArray(c.healthy);
+      if (sameShape(a, map) && sameShape(b, map)) {
+        [input, reconstruction] = [a, b];
+        files.input = c.input;
+        files.reconstruction = c.healthy;
+      }
+    }
     const l = o.labels?.get(c.id);
     if (l !== undefined) files.label = l;
     else if (gt) files.label = anyPositive(gt) ? 1 : 0;
-    out.push({ id: c.id, map: masked(map, brain), ...(gt ? { gt } : {}), ...(brain ? { brain } : {}), files });
+    out.push({
+      id: c.id,
+      map: masked(map, brain),
+      ...(gt ? { gt } : {}),
+      ...(brain ? { brain } : {}),
+      ...(input && reconstruction ? { input, reconstruction } : {}),
+      files,
+    });
     progress.update(n + 1);
   }
   progress.stop();
@@ -469,7 +511,14 @@ export async function evaluateCommand(o: EvaluateCommandOptions): Promise<Evalua
   if (protocol === 'behrendt' && o.threshold === undefined && !o.validation) {
     throw new UsageError('--protocol behrendt needs --threshold or --validation (a labelled maps folder for τ)');
   }
-  const common = { gt: o.gt, brainMasks: o.brainMasks, labels, needGt, quiet: o.quiet };
+  const common = {
+    gt: o.gt,
+    brainMasks: o.brainMasks,
+    labels,
+    needGt,
+    quiet: o.quiet,
+    reconstructions: protocol === 'thor',
+  };
   const cases = await loadCases(mapCases, common, 'test maps');
   const validation = o.validation
     ? await loadCases(await listMapCases(o.validation, '--validation'), { ...common, needGt: true }, 'validation maps')
@@ -483,14 +532,19 @@ export async function evaluateCommand(o: EvaluateCommandOptions): Promise<Evalua
         const units = cases.flatMap((c) => {
           const maps = slicesOf(c.id, c.map, cAxis);
           const gts = slicesOf(c.id, c.gt!, cAxis);
-          return maps.map((m, k) => ({ id: m.id, map: m.arr, gt: gts[k]!.arr }));
+          const rec = c.input && c.reconstruction ? { input: c.input, reconstruction: c.reconstruction } : {};
+          return maps.map((m, k) => ({ id: m.id, map: m.arr, gt: gts[k]!.arr, ...rec }));
         });
         if (protocol === 'thor') {
           const [h, w] = units[0]!.map.shape as [number, number];
           const r = thorBrainProtocol(units, { bins: thorBins(h, w) });
           return {
             ...r,
-            description: `${r.description} Bins scaled from 128² to ${h}×${w} by area; MAE / SSIM not computed (maps only).`,
+            description:
+              `${r.description} Bins scaled from 128² to ${h}×${w} by area; ` +
+              (units.some((u) => 'input' in u)
+                ? 'MAE / SSIM of the input PNG vs its `_healthy` reconstruction (as detect wrote them).'
+                : 'MAE / SSIM not computed (no PNG input + `_healthy` reconstruction).'),
           };
         }
         const images = cases.every((c) => c.map.shape.length === 2 && c.files.score !== undefined);
