@@ -115,7 +115,7 @@ describe('NoisyClassifierObjective and classifierAccuracyByTimestep', () => {
     );
     const rng = new SeededRNG(1);
     await expectNoLeaks(async () => {
-      const l = obj.loss({ image, label }, { rng, dropoutRng: rng.fork(1) });
+      const l = obj.loss({ image, label }, { rng, dropoutRng: rng.fork() });
       expect((await l.data())[0]).toBeCloseTo(Math.LN2, 6);
       l.dispose();
     });
